@@ -1,0 +1,1 @@
+"""The broker daemon: listeners, connections, API handlers, coordinators, CLI and HTTP."""

@@ -1,0 +1,1 @@
+"""The SQL metadata store: one async interface, SQLite and PostgreSQL backends."""

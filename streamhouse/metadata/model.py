@@ -1,0 +1,129 @@
+"""Value types stored in and returned by the metadata store."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMetadata:
+    name: str
+    topic_id: uuid.UUID
+    partition_count: int
+    configs: dict[str, str] = field(default_factory=dict)
+    """Only the configs set on the topic; defaults are applied by the broker."""
+    replication_factor: int = 1
+    created_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionState:
+    topic_id: uuid.UUID
+    partition: int
+    high_watermark: int
+    """The next offset to be assigned."""
+    log_start_offset: int
+    leader_epoch: int
+    last_stable_offset: int
+    """First offset of the oldest open transaction, or the high watermark when none is open."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInfo:
+    """What the commit needs to know of one RecordBatch inside a chunk."""
+
+    offset_count: int
+    """lastOffsetDelta + 1: how many offsets the batch takes."""
+    record_count: int
+    max_timestamp: int
+    producer_id: int = -1
+    producer_epoch: int = -1
+    base_sequence: int = -1
+    is_transactional: bool = False
+    is_control: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkToCommit:
+    """The batches of one partition that sit contiguously in a sealed segment object."""
+
+    topic_id: uuid.UUID
+    partition: int
+    byte_start: int
+    byte_length: int
+    batches: tuple[BatchInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentToCommit:
+    object_key: str
+    object_size: int
+    chunks: tuple[ChunkToCommit, ...]
+    created_ms: int
+
+
+class BatchOutcome:
+    """Result codes of committing one batch (a subset of Kafka's error codes, by value)."""
+
+    OK = 0
+    DUPLICATE = -100
+    """A retry of one of the producer's last five batches: not written again."""
+    OUT_OF_ORDER_SEQUENCE = 45
+    INVALID_PRODUCER_EPOCH = 47
+    UNKNOWN_PRODUCER_ID = 59
+    UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    outcome: int
+    base_offset: int
+    """Assigned base offset; for DUPLICATE the offset the original was written at; -1 on error."""
+    log_append_time: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    batches: tuple[BatchResult, ...]
+    high_watermark: int
+    log_start_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCommitResult:
+    chunks: tuple[ChunkResult, ...]
+    """Same order as SegmentToCommit.chunks."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkLocation:
+    """One index row: where the batches for an offset range of one partition live."""
+
+    object_key: str
+    byte_start: int
+    byte_length: int
+    base_offset: int
+    last_offset: int
+    batch_count: int
+    max_timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedOffset:
+    topic: str
+    partition: int
+    offset: int
+    leader_epoch: int = -1
+    metadata: str | None = ""
+    commit_timestamp_ms: int = 0
+    expire_timestamp_ms: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerInfo:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+    last_heartbeat_ms: int = 0

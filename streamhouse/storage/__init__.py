@@ -1,0 +1,1 @@
+"""Record storage: object stores, the segment format, the write path and the read path."""
