@@ -1,0 +1,220 @@
+"""One client connection: frames requests as they arrive, runs them concurrently, answers in order."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from streamhouse.protocol.codec import (
+    ProtocolError,
+    RequestHeader,
+    UnknownApiKey,
+    UnsupportedVersion,
+    decode_request,
+    encode_response,
+)
+from streamhouse.protocol.framing import FrameReader
+
+if TYPE_CHECKING:
+    from streamhouse.broker.server import Broker
+
+log = logging.getLogger("streamhouse.connection")
+
+# Reading pauses while this many requests of one connection are unanswered.
+MAX_IN_FLIGHT = 256
+
+
+@dataclass(slots=True)
+class ClientSession:
+    """Who is on the other end of a connection; every request carries it."""
+
+    peer: str
+    listener: str
+    principal: str = "User:ANONYMOUS"
+    client_id: str | None = None
+    client_software_name: str | None = None
+    client_software_version: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    header: RequestHeader
+    session: ClientSession
+    broker: Broker
+    received_at: float
+
+
+Handler = Callable[[RequestContext, Any], Awaitable[Any]]
+"""An API handler: request object in, response object out (None: send no response)."""
+
+
+class _Pending:
+    """A response slot, filled when its handler finishes; slots are written in request order."""
+
+    __slots__ = ("header", "chunks", "done")
+
+    def __init__(self, header: RequestHeader) -> None:
+        self.header = header
+        self.chunks: list[Any] | None = None
+        self.done = False
+
+
+class KafkaConnection(asyncio.Protocol):
+    def __init__(self, broker: Broker, listener: str) -> None:
+        self.broker = broker
+        self.listener = listener
+        self.reader = FrameReader(broker.settings.max_request_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.session: ClientSession | None = None
+        self.pending: collections.deque[_Pending] = collections.deque()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.paused = False
+        self.write_blocked = False
+        self.closed = False
+        self.last_activity = time.monotonic()
+        self.close_reason = "client"
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.session = ClientSession(peer=peer_text, listener=self.listener)
+        self.broker.connection_opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        for task in self.tasks:
+            task.cancel()
+        self.pending.clear()
+        self.broker.connection_closed(self, self.close_reason)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = time.monotonic()
+        try:
+            frames = self.reader.feed(data)
+        except ProtocolError as exc:
+            self.abort(f"bad frame: {exc}", reason="bad_frame")
+            return
+        for frame in frames:
+            if self.closed:
+                return
+            self._dispatch(frame)
+
+    def pause_writing(self) -> None:
+        self.write_blocked = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_blocked = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Stop reading while the client does not drain responses or has too many in flight."""
+        if self.transport is None or self.closed:
+            return
+        if self.write_blocked or len(self.pending) >= MAX_IN_FLIGHT:
+            if not self.paused:
+                self.paused = True
+                self.transport.pause_reading()
+        elif self.paused and len(self.pending) < MAX_IN_FLIGHT // 2:
+            self.paused = False
+            self.transport.resume_reading()
+
+    # -- requests ----------------------------------------------------------------------
+    def _dispatch(self, frame: memoryview) -> None:
+        assert self.session is not None
+        try:
+            header, request = decode_request(frame)
+        except UnsupportedVersion as exc:
+            self._answer_unsupported_version(exc.header)
+            return
+        except UnknownApiKey as exc:
+            self.abort(f"unknown api key {exc.header.api_key}", reason="unknown_api_key")
+            return
+        except ProtocolError as exc:
+            self.abort(f"malformed request: {exc}", reason="malformed_request")
+            return
+        handler = self.broker.handlers.get(header.api_key)
+        if handler is None or not self.broker.supports(header.api_key, header.api_version):
+            self._answer_unsupported_version(header)
+            return
+        if header.client_id is not None:
+            self.session.client_id = header.client_id
+        slot = _Pending(header)
+        self.pending.append(slot)
+        context = RequestContext(header, self.session, self.broker, time.monotonic())
+        task = asyncio.get_running_loop().create_task(self._run(slot, handler, context, request))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        if len(self.pending) >= MAX_IN_FLIGHT:
+            self._update_reading()
+
+    async def _run(self, slot: _Pending, handler: Handler, context: RequestContext, request: Any) -> None:
+        header = slot.header
+        try:
+            response = await handler(context, request)
+            if response is not None:
+                slot.chunks = encode_response(header, response)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "handler failed peer=%s api_key=%s api_version=%s correlation_id=%s",
+                self.session.peer if self.session else "?",
+                header.api_key,
+                header.api_version,
+                header.correlation_id,
+            )
+            self.broker.metrics.request_failed(header.api_key)
+            self.abort("internal error while handling a request", reason="handler_error")
+            return
+        finally:
+            self.broker.metrics.request_done(header.api_key, time.monotonic() - context.received_at)
+        slot.done = True
+        self._flush()
+
+    def _flush(self) -> None:
+        transport = self.transport
+        while self.pending and self.pending[0].done:
+            slot = self.pending.popleft()
+            if slot.chunks is not None and transport is not None and not self.closed:
+                transport.writelines(slot.chunks)
+        if self.paused:
+            self._update_reading()
+
+    def _answer_unsupported_version(self, header: RequestHeader) -> None:
+        """Kafka answers an unsupported version with UNSUPPORTED_VERSION in the version it can."""
+        response = self.broker.unsupported_version_response(header)
+        if response is None:
+            self.abort(
+                f"unsupported version {header.api_version} of api key {header.api_key}",
+                reason="unsupported_version",
+            )
+            return
+        slot = _Pending(response[0])
+        slot.chunks = encode_response(response[0], response[1])
+        slot.done = True
+        self.pending.append(slot)
+        self._flush()
+
+    def abort(self, why: str, reason: str) -> None:
+        if self.closed:
+            return
+        log.warning(
+            "closing connection peer=%s client_id=%s reason=%s",
+            self.session.peer if self.session else "?",
+            self.session.client_id if self.session else None,
+            why,
+        )
+        self.close_reason = reason
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()

@@ -1,0 +1,158 @@
+"""Metadata and DescribeCluster: who the brokers are and which one leads each partition."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import zlib
+
+from streamhouse.broker.connection import RequestContext
+from streamhouse.broker.topic_ops import TopicError, create_topic, resolve_topic_spec
+from streamhouse.broker.topics import topic_name_problem
+from streamhouse.metadata.model import BrokerInfo, TopicMetadata
+from streamhouse.protocol.api_keys import ApiKey
+from streamhouse.protocol.errors import ErrorCode
+from streamhouse.protocol.messages import (
+    DescribeClusterRequest,
+    DescribeClusterResponse,
+    MetadataRequest,
+    MetadataResponse,
+)
+
+ZERO_UUID = uuid.UUID(int=0)
+# Every broker can serve every partition; the one named leader is a deterministic choice among
+# the live brokers, so all brokers tell clients the same thing and load spreads evenly.
+PARTITION_LEADER_EPOCH = 0
+
+
+def partition_leader(brokers: list[BrokerInfo], topic_id: uuid.UUID, partition: int) -> int:
+    if len(brokers) == 1:
+        return brokers[0].node_id
+    slot = (zlib.crc32(topic_id.bytes) + partition) % len(brokers)
+    return brokers[slot].node_id
+
+
+def _topic_entry(
+    topic: TopicMetadata, brokers: list[BrokerInfo]
+) -> MetadataResponse.MetadataResponseTopic:
+    partitions = []
+    for index in range(topic.partition_count):
+        leader = partition_leader(brokers, topic.topic_id, index)
+        partitions.append(
+            MetadataResponse.MetadataResponsePartition(
+                error_code=ErrorCode.NONE,
+                partition_index=index,
+                leader_id=leader,
+                leader_epoch=PARTITION_LEADER_EPOCH,
+                replica_nodes=[leader],
+                isr_nodes=[leader],
+                offline_replicas=[],
+            )
+        )
+    return MetadataResponse.MetadataResponseTopic(
+        error_code=ErrorCode.NONE,
+        name=topic.name,
+        topic_id=topic.topic_id,
+        is_internal=False,
+        partitions=partitions,
+    )
+
+
+def _topic_error(
+    code: ErrorCode, name: str | None, topic_id: uuid.UUID = ZERO_UUID
+) -> MetadataResponse.MetadataResponseTopic:
+    return MetadataResponse.MetadataResponseTopic(
+        error_code=code, name=name, topic_id=topic_id, is_internal=False, partitions=[]
+    )
+
+
+async def _resolve_requested_topic(
+    ctx: RequestContext, name: str | None, topic_id: uuid.UUID, allow_create: bool
+) -> MetadataResponse.MetadataResponseTopic | TopicMetadata:
+    broker = ctx.broker
+    assert broker.topics is not None
+    if name is None or (topic_id != ZERO_UUID and not name):
+        topic = await broker.topics.get_by_id(topic_id)
+        return topic if topic is not None else _topic_error(ErrorCode.UNKNOWN_TOPIC_ID, None, topic_id)
+    if topic_name_problem(name):
+        return _topic_error(ErrorCode.INVALID_TOPIC_EXCEPTION, name)
+    topic = await broker.topics.get(name)
+    if topic is not None:
+        return topic
+    if not (allow_create and broker.broker_config("auto.create.topics.enable") == "true"):
+        return _topic_error(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name)
+    try:
+        spec = resolve_topic_spec(broker, name, -1, -1, {})
+        return await create_topic(broker, spec)
+    except TopicError as exc:
+        if exc.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
+            existing = await broker.topics.get(name)
+            if existing is not None:
+                return existing
+        return _topic_error(exc.error_code, name)
+
+
+async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
+    broker = ctx.broker
+    assert broker.topics is not None
+    brokers = await broker.live_brokers()
+    version = ctx.header.api_version
+    if request.topics is None or (version == 0 and not request.topics):
+        topics: list[MetadataResponse.MetadataResponseTopic] = [
+            _topic_entry(t, brokers) for t in sorted(await broker.topics.all(), key=lambda t: t.name)
+        ]
+    else:
+        allow_create = request.allow_auto_topic_creation if version >= 4 else True
+        resolved = await asyncio.gather(
+            *(
+                _resolve_requested_topic(ctx, t.name, t.topic_id, allow_create)
+                for t in request.topics
+            )
+        )
+        topics = [
+            _topic_entry(item, brokers) if isinstance(item, TopicMetadata) else item
+            for item in resolved
+        ]
+    return MetadataResponse(
+        brokers=[
+            MetadataResponse.MetadataResponseBroker(
+                node_id=b.node_id, host=b.host, port=b.port, rack=b.rack
+            )
+            for b in brokers
+        ],
+        cluster_id=broker.cluster_id,
+        controller_id=brokers[0].node_id,
+        topics=topics,
+    )
+
+
+async def handle_describe_cluster(
+    ctx: RequestContext, request: DescribeClusterRequest
+) -> DescribeClusterResponse:
+    broker = ctx.broker
+    if ctx.header.api_version >= 1 and request.endpoint_type not in (1,):
+        return DescribeClusterResponse(
+            error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
+            error_message=f"Unsupported endpoint type {request.endpoint_type}",
+            endpoint_type=request.endpoint_type,
+            cluster_id=broker.cluster_id,
+        )
+    brokers = await broker.live_brokers()
+    return DescribeClusterResponse(
+        error_code=ErrorCode.NONE,
+        endpoint_type=1,
+        cluster_id=broker.cluster_id,
+        controller_id=brokers[0].node_id,
+        brokers=[
+            DescribeClusterResponse.DescribeClusterBroker(
+                broker_id=b.node_id, host=b.host, port=b.port, rack=b.rack
+            )
+            for b in brokers
+        ],
+    )
+
+
+HANDLERS = {
+    ApiKey.METADATA: handle_metadata,
+    ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,
+}

@@ -1,0 +1,89 @@
+"""Topic changes shared by the admin APIs and Metadata's auto-creation."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from streamhouse.broker.topics import topic_name_problem
+from streamhouse.metadata.model import TopicMetadata
+from streamhouse.metadata.store import TopicAlreadyExists
+from streamhouse.protocol.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from streamhouse.broker.server import Broker
+
+log = logging.getLogger("streamhouse.topics")
+
+MAX_PARTITIONS = 100_000
+
+
+class TopicError(Exception):
+    """A topic request that Kafka refuses with `error_code`."""
+
+    def __init__(self, error_code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    num_partitions: int
+    replication_factor: int
+    configs: dict[str, str]
+
+
+def resolve_topic_spec(
+    broker: Broker,
+    name: str,
+    num_partitions: int,
+    replication_factor: int,
+    configs: dict[str, str | None],
+) -> TopicSpec:
+    """Apply broker defaults (-1) and Kafka's validation; raise TopicError."""
+    problem = topic_name_problem(name)
+    if problem:
+        raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, problem)
+    if num_partitions == -1:
+        num_partitions = int(broker.broker_config("num.partitions"))
+    if num_partitions <= 0 or num_partitions > MAX_PARTITIONS:
+        raise TopicError(
+            ErrorCode.INVALID_PARTITIONS, f"Number of partitions was set to an invalid value {num_partitions}."
+        )
+    if replication_factor == -1:
+        replication_factor = int(broker.broker_config("default.replication.factor"))
+    if replication_factor <= 0:
+        raise TopicError(
+            ErrorCode.INVALID_REPLICATION_FACTOR,
+            f"Replication factor must be larger than 0, got {replication_factor}.",
+        )
+    clean: dict[str, str] = {}
+    for key, value in configs.items():
+        if value is None:
+            continue
+        clean[key] = broker.validate_topic_config(key, value)
+    return TopicSpec(name, num_partitions, replication_factor, clean)
+
+
+async def create_topic(broker: Broker, spec: TopicSpec) -> TopicMetadata:
+    assert broker.metadata is not None and broker.topics is not None
+    try:
+        topic = await broker.metadata.create_topic(
+            spec.name, spec.num_partitions, spec.configs, spec.replication_factor
+        )
+    except TopicAlreadyExists:
+        raise TopicError(
+            ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{spec.name}' already exists."
+        ) from None
+    broker.topics.put(topic)
+    log.info(
+        "topic created name=%s topic_id=%s partitions=%s configs=%s",
+        topic.name,
+        topic.topic_id,
+        topic.partition_count,
+        sorted(spec.configs),
+    )
+    return topic
