@@ -1,0 +1,1 @@
+"""Helpers the tests share: real processes (broker, SeaweedFS) on free local ports."""
