@@ -8,6 +8,7 @@ Pure functions over plain dicts: no I/O, nothing else of ours is imported.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -83,17 +84,17 @@ class Range:
 
 @dataclass(frozen=True, slots=True)
 class LevelRange:
-    """A compression level: inside [min, max] or one of a few special values."""
+    """A gzip level: inside [min, max] or exactly the 'library default' value."""
 
     min: int
     max: int
-    also: tuple[int, ...] = ()
+    or_equal: int
 
     def __call__(self, name: str, raw: str, parsed: Any) -> None:
-        if parsed in self.also or self.min <= parsed <= self.max:
+        if parsed == self.or_equal or self.min <= parsed <= self.max:
             return
-        extra = "".join(f" or {v}" for v in self.also)
-        raise _invalid(name, raw, f"Value must be between {self.min} and {self.max}{extra}")
+        reason = f"Value must be between {self.min} and {self.max} or equal to {self.or_equal}"
+        raise _invalid(name, raw, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,17 +122,17 @@ class ListOf:
 
 def throttled_replicas(name: str, raw: str, parsed: Any) -> None:
     """'*' or a list of partition:broker pairs (Kafka's ThrottledReplicaListValidator)."""
-    if parsed == ["*"]:
+    if "".join(parsed) == "*" or all(_REPLICA_PAIR.fullmatch(item) for item in parsed):
         return
-    for item in parsed:
-        parts = item.split(":")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise _invalid(
-                name,
-                raw,
-                "must be the literal '*' or a list of replicas in the following format: "
-                "[partitionId]:[brokerId],[partitionId]:[brokerId],...",
-            )
+    raise _invalid(
+        name,
+        f"[{', '.join(parsed)}]",
+        f"{name} must be the literal '*' or a list of replicas in the following format: "
+        "[partitionId]:[brokerId],[partitionId]:[brokerId],...",
+    )
+
+
+_REPLICA_PAIR = re.compile(r"([0-9]+:[0-9]+)?")
 
 
 Validator = Callable[[str, str, Any], None]
@@ -166,13 +167,13 @@ _TOPIC_TABLE: tuple[tuple[str, ConfigType, str, Validator | None, tuple[str, ...
     # name, type, default, validator, broker synonyms (precedence order), doc
     ("cleanup.policy", T.LIST, "delete", ListOf(CLEANUP_POLICIES), ("log.cleanup.policy",),
      "Retention policy for old segments: delete, compact, or both."),
-    ("compression.gzip.level", T.INT, "-1", LevelRange(1, 9, (-1,)), ("compression.gzip.level",),
+    ("compression.gzip.level", T.INT, "-1", LevelRange(1, 9, -1), ("compression.gzip.level",),
      "Compression level used when compression.type is gzip."),
-    ("compression.lz4.level", T.INT, "9", LevelRange(1, 17), ("compression.lz4.level",),
+    ("compression.lz4.level", T.INT, "9", Range(1, 17), ("compression.lz4.level",),
      "Compression level used when compression.type is lz4."),
     ("compression.type", T.STRING, "producer", OneOf(COMPRESSION_TYPES), ("compression.type",),
      "Final compression codec of the topic; 'producer' keeps the producer's codec."),
-    ("compression.zstd.level", T.INT, "3", LevelRange(-131072, 22), ("compression.zstd.level",),
+    ("compression.zstd.level", T.INT, "3", Range(-131072, 22), ("compression.zstd.level",),
      "Compression level used when compression.type is zstd."),
     ("delete.retention.ms", T.LONG, "86400000", Range(0), ("log.cleaner.delete.retention.ms",),
      "How long delete tombstones are kept on compacted topics."),
@@ -265,12 +266,12 @@ _BROKER_TABLE: tuple[tuple[str, ConfigType, str | None, Validator | None, bool, 
     # Broker synonyms of topic configs: the first synonym of each is dynamic, the rest static.
     ("log.cleanup.policy", T.LIST, "delete", ListOf(CLEANUP_POLICIES), True,
      "Default cleanup policy of topics."),
-    ("compression.gzip.level", T.INT, "-1", LevelRange(1, 9, (-1,)), True,
+    ("compression.gzip.level", T.INT, "-1", LevelRange(1, 9, -1), True,
      "Default gzip level of topics."),
-    ("compression.lz4.level", T.INT, "9", LevelRange(1, 17), True, "Default lz4 level of topics."),
+    ("compression.lz4.level", T.INT, "9", Range(1, 17), True, "Default lz4 level of topics."),
     ("compression.type", T.STRING, "producer", OneOf(COMPRESSION_TYPES), True,
      "Default compression codec of topics."),
-    ("compression.zstd.level", T.INT, "3", LevelRange(-131072, 22), True,
+    ("compression.zstd.level", T.INT, "3", Range(-131072, 22), True,
      "Default zstd level of topics."),
     ("log.cleaner.delete.retention.ms", T.LONG, "86400000", Range(0), True,
      "Default tombstone retention of compacted topics."),

@@ -343,3 +343,19 @@ def test_effective_topic_configs_cover_every_topic_config():
     assert effective["retention.ms"] == "3600000"
     assert effective["compression.type"] == "zstd"
     assert effective["segment.bytes"] == "1073741824"
+
+
+def test_compression_level_messages_match_kafka():
+    assert _rejected("compression.gzip.level", "0").endswith(
+        "Value must be between 1 and 9 or equal to -1")
+    assert _rejected("compression.lz4.level", "0").endswith("Value must be at least 1")
+    assert _rejected("compression.zstd.level", "23").endswith("Value must be no more than 22")
+
+
+def test_throttled_replica_message_names_the_config():
+    message = _rejected("follower.replication.throttled.replicas", "a:b")
+    assert message == (
+        "Invalid value [a:b] for configuration follower.replication.throttled.replicas: "
+        "follower.replication.throttled.replicas must be the literal '*' or a list of replicas "
+        "in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+    )
