@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 
@@ -154,6 +155,7 @@ class ConfigDef:
     sensitive: bool = False
     read_only: bool = True
     broker_synonyms: tuple[str, ...] = ()
+    per_broker: bool = False  # dynamic only per broker id, never at the cluster-default level
 
 
 # --- topic configs (Kafka 4.x LogConfig) ---
@@ -441,8 +443,17 @@ _BROKER_TABLE: tuple[tuple[str, ConfigType, str | None, Validator | None, bool, 
     ("sasl.jaas.config", T.PASSWORD, None, None, True, "JAAS login context."),
 )
 
+# Listener and security configs Kafka lets change only for one broker id at a time
+# (DynamicBrokerConfig.PerBrokerConfigs).
+_PER_BROKER = frozenset({
+    "listeners", "advertised.listeners", "listener.security.protocol.map",
+    "sasl.enabled.mechanisms", "ssl.keystore.location", "ssl.keystore.password",
+    "ssl.key.password", "ssl.truststore.location", "ssl.truststore.password", "sasl.jaas.config",
+})
+
 BROKER_CONFIGS: dict[str, ConfigDef] = {
-    name: ConfigDef(name, ctype, default, doc, validator, ctype == T.PASSWORD, not dynamic)
+    name: ConfigDef(name, ctype, default, doc, validator, ctype == T.PASSWORD, not dynamic,
+                    per_broker=name in _PER_BROKER)
     for name, ctype, default, validator, dynamic, doc in _BROKER_TABLE
 }
 
@@ -507,13 +518,33 @@ def validate_topic_config(name: str, value: str | None) -> None:
     _validate(defn, value)
 
 
-def validate_broker_config(name: str, value: str | None, *, dynamic_update: bool = False) -> None:
-    """Check a broker config; with dynamic_update, read-only configs are refused too."""
+def validate_broker_config(
+    name: str,
+    value: str | None,
+    *,
+    dynamic_update: bool = False,
+    cluster_default: bool = False,
+    allow_unknown: bool = False,
+) -> None:
+    """Check a broker config name and value.
+
+    dynamic_update refuses read-only configs and cluster_default refuses per-broker ones,
+    with Kafka's DynamicBrokerConfig messages. Kafka itself stores unknown broker config
+    names set with AlterConfigs (custom plugin configs); allow_unknown does the same.
+    """
     defn = BROKER_CONFIGS.get(name)
     if defn is None:
-        raise ConfigError(INVALID_CONFIG, f"Unknown broker config name: {name}")
+        if allow_unknown:
+            return
+        raise ConfigError(INVALID_CONFIG, f"Unknown config name: {name}")
     if dynamic_update and defn.read_only:
         raise ConfigError(INVALID_CONFIG, f"Cannot update these configs dynamically: Set({name})")
+    if dynamic_update and cluster_default and defn.per_broker:
+        raise ConfigError(
+            INVALID_CONFIG,
+            "Cannot update these configs at default cluster level, broker id must be specified: "
+            f"Set({name})",
+        )
     _validate(defn, value)
 
 
@@ -525,8 +556,18 @@ def normalize(defn: ConfigDef, value: str) -> str:
     if defn.type == T.LIST:
         return ",".join(parsed)
     if defn.type == T.DOUBLE:
-        return repr(parsed)
+        return _java_double(parsed)
     return str(parsed)
+
+
+def _java_double(x: float) -> str:
+    """Java's Double.toString: plain between 1e-3 and 1e7, else d.dddE[-]n."""
+    if x == 0 or 1e-3 <= abs(x) < 1e7 or x != x or x in (float("inf"), float("-inf")):
+        return {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}.get(repr(x), repr(x))
+    d = Decimal(repr(abs(x))).normalize()
+    digits = "".join(map(str, d.as_tuple().digits))
+    sign = "-" if x < 0 else ""
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{d.adjusted()}"
 
 
 # --- effective topic values and DescribeConfigs synonyms ---

@@ -238,8 +238,9 @@ def test_broker_validation():
     validate_broker_config("log.retention.hours", "24")
     with pytest.raises(ConfigError, match="Not a number of type INT"):
         validate_broker_config("log.retention.hours", "a day")
-    with pytest.raises(ConfigError, match="Unknown broker config name: foo"):
+    with pytest.raises(ConfigError, match="Unknown config name: foo"):
         validate_broker_config("foo", "1")
+    validate_broker_config("my.plugin.setting", "1", allow_unknown=True)
     with pytest.raises(ConfigError, match="Cannot update these configs dynamically"):
         validate_broker_config("broker.id", "3", dynamic_update=True)
     validate_broker_config("log.retention.ms", "1000", dynamic_update=True)
@@ -249,6 +250,8 @@ def test_normalize():
     assert normalize(TOPIC_CONFIGS["cleanup.policy"], " compact ,  delete ") == "compact,delete"
     assert normalize(TOPIC_CONFIGS["retention.ms"], " 0100 ") == "100"
     assert normalize(TOPIC_CONFIGS["min.cleanable.dirty.ratio"], "1") == "1.0"
+    assert normalize(TOPIC_CONFIGS["min.cleanable.dirty.ratio"], "0.0001") == "1.0E-4"
+    assert normalize(TOPIC_CONFIGS["min.cleanable.dirty.ratio"], ".25") == "0.25"
 
 
 @given(st.integers(min_value=-1, max_value=2**63 - 1))
@@ -359,3 +362,11 @@ def test_throttled_replica_message_names_the_config():
         "follower.replication.throttled.replicas must be the literal '*' or a list of replicas "
         "in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
     )
+
+
+def test_listener_configs_are_per_broker_only():
+    validate_broker_config("advertised.listeners", "PLAINTEXT://h:9092", dynamic_update=True)
+    with pytest.raises(ConfigError, match="broker id must be specified"):
+        validate_broker_config("advertised.listeners", "PLAINTEXT://h:9092",
+                               dynamic_update=True, cluster_default=True)
+    validate_broker_config("log.retention.ms", "1", dynamic_update=True, cluster_default=True)
