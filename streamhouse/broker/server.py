@@ -106,8 +106,7 @@ class Broker:
         if settings.uses_data_dir:
             self._lock = DataDirLock(settings.data_dir)
             self._lock.acquire()
-        self.metadata = open_metadata_store(settings.metadata_url)
-        await self.metadata.open()
+        self.metadata = await open_metadata_store(settings.metadata_url)
         self.cluster_id = await self.metadata.get_or_set_cluster_id(
             settings.cluster_id or new_cluster_id()
         )
