@@ -28,7 +28,7 @@ from streamhouse.protocol.versions import SUPPORTED_VERSIONS
 from streamhouse.storage import open_object_store
 from streamhouse.storage.engine import StorageEngine
 from streamhouse.storage.object_store import ObjectStore
-from streamhouse.storage.settings import StorageSettings
+from streamhouse.storage.settings import defaults_for
 
 log = logging.getLogger("streamhouse.broker")
 
@@ -116,7 +116,7 @@ class Broker:
                 f"{self.cluster_id}"
             )
         self.objects = open_object_store(settings.storage_url)
-        storage_settings = StorageSettings.defaults_for(settings.storage_url)
+        storage_settings = defaults_for(settings.storage_url)
         overrides = {
             name: value
             for name, value in (
