@@ -24,6 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ class SeaweedFS:
     `directory` defaults to a fresh temp dir, removed by `cleanup()` when this
     object created it. `mode` is "mini" or "server"; None tries `weed mini` and
     falls back to `weed server -s3` when this weed has no `mini` command.
+    `extra_args` are appended to the weed command line (e.g. "-s3.cacheCapacityMB=256").
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class SeaweedFS:
         *,
         mode: str | None = None,
         ready_timeout: float = 60.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self._weed = weed_binary()
         self._owns_dir = directory is None
@@ -95,6 +98,7 @@ class SeaweedFS:
         self.mode = mode or ("mini" if self._has_mini() else "server")
         self.ports = _Ports.pick()
         self.ready_timeout = ready_timeout
+        self.extra_args = list(extra_args)
         self.access_key = ACCESS_KEY
         self.secret_key = SECRET_KEY
         self.region = "us-east-1"
@@ -152,10 +156,15 @@ class SeaweedFS:
                 "-admin.ui=false",
                 f"-admin.port={p.admin}",
                 f"-admin.port.grpc={p.admin_grpc}",
+                *self.extra_args,
             ]
-        return [self._weed, "server", f"-dir={data}", "-s3", "-filer", *common]
+        return [self._weed, "server", f"-dir={data}", "-s3", "-filer", *common, *self.extra_args]
 
     # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:
