@@ -285,4 +285,5 @@ class SeaweedFS:
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,  # the one botocore reads
         }
