@@ -14,6 +14,7 @@ is immediate. `last_start_seconds` records each start.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -32,6 +33,16 @@ from pathlib import Path
 ACCESS_KEY = "streamhouse-test"
 SECRET_KEY = "streamhouse-test-secret"
 READINESS_BUCKET = "seaweedfs-readiness"
+
+
+_running: set[SeaweedFS] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """A test run that dies with an exception must not leave weed processes behind."""
+    for server in list(_running):
+        server.stop(kill=True)
 
 
 class SeaweedFSError(RuntimeError):
@@ -182,8 +193,8 @@ class SeaweedFS:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C aimed at pytest must not race our stop()
             )
+        _running.add(self)
         try:
             self._wait_ready(began + self.ready_timeout)
         except BaseException:
@@ -194,6 +205,7 @@ class SeaweedFS:
     def stop(self, *, kill: bool = False, timeout: float = 15.0) -> None:
         """Terminate (SIGKILL at once with kill=True), wait, and SIGKILL if it lingers."""
         process, self._process = self._process, None
+        _running.discard(self)
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
