@@ -280,7 +280,7 @@ class SeaweedFS:
                 s3={"addressing_style": "path"},
                 retries={"mode": "standard", "total_max_attempts": 1},
                 connect_timeout=2,
-                read_timeout=10,
+                read_timeout=3,
             ),
         )
 
