@@ -61,6 +61,8 @@ class FileObjectStore(ObjectStore):
     """
 
     def __init__(self, root: str | os.PathLike[str], *, max_open_files: int = 128) -> None:
+        if max_open_files < 1:
+            raise ValueError("max_open_files must be at least 1")
         self.root = Path(root).absolute()
         self._temp_dir = self.root / TEMP_DIR
         self._max_open_files = max_open_files
@@ -100,6 +102,14 @@ class FileObjectStore(ObjectStore):
     # -- blocking work, run in threads ---------------------------------------------------------
 
     def _put_sync(self, path: Path, data: bytes | bytearray | memoryview) -> None:
+        try:
+            self._write_and_rename(path, data)
+        except FileNotFoundError:
+            # A directory we remembered was removed behind our back: forget and recreate.
+            self._known_dirs.clear()
+            self._write_and_rename(path, data)
+
+    def _write_and_rename(self, path: Path, data: bytes | bytearray | memoryview) -> None:
         self._ensure_dir(self._temp_dir)
         self._ensure_dir(path.parent)
         temp = self._temp_dir / f"{uuid.uuid4().hex}.tmp"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,14 @@ async def test_file_key_under_an_object_is_missing_and_cannot_be_written(
     with pytest.raises(ObjectStoreError):
         await store.put("a/b", b"x")
     assert await store.get_range("a", 0, 100) == b"object a"
+
+
+async def test_file_put_recreates_directories_removed_behind_its_back(tmp_path: Path) -> None:
+    store = FileObjectStore(tmp_path / "root")
+    await store.put("dir/a", b"1")
+    shutil.rmtree(tmp_path / "root")
+    await store.put("dir/b", b"2")
+    assert await keys_of(store) == ["dir/b"]
 
 
 async def test_file_ping_creates_a_missing_root_but_fails_on_a_file(tmp_path: Path) -> None:
