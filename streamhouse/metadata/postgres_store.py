@@ -23,6 +23,12 @@ MIGRATION_LOCK_KEY = 0x5354_484F_5553_45
 """pg_advisory_xact_lock key that serializes schema migrations ("STHOUSE")."""
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release (one round trip per use): the store never
+    leaves session state behind (its advisory locks are transaction-scoped, and it
+    sets no session variables and listens to nothing)."""
+
+
 class _PostgresTransaction(Transaction):
     lock_rows = " FOR UPDATE"
 
@@ -66,7 +72,8 @@ class PostgresMetadataStore(SQLMetadataStore):
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=self.min_size, max_size=self.max_size
+                self.dsn, min_size=self.min_size, max_size=self.max_size,
+                reset=_keep_session,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise MetadataUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
