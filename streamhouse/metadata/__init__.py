@@ -13,6 +13,7 @@ from streamhouse.metadata.store import (
     MetadataError,
     MetadataStore,
     MetadataUnavailable,
+    ObjectAlreadyCommitted,
     TopicAlreadyExists,
     UnknownTopic,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "MetadataError",
     "MetadataStore",
     "MetadataUnavailable",
+    "ObjectAlreadyCommitted",
     "TopicAlreadyExists",
     "UnknownTopic",
     "metadata_store_for_url",

@@ -38,6 +38,7 @@ from streamhouse.metadata.store import (
     MetadataError,
     MetadataStore,
     MetadataUnavailable,
+    ObjectAlreadyCommitted,
     TopicAlreadyExists,
     UnknownTopic,
 )
@@ -391,7 +392,17 @@ class SQLMetadataStore(MetadataStore):
         return None if row is None else _partition_state(row)
 
     async def commit_segment(self, segment: SegmentToCommit) -> SegmentCommitResult:
-        return await self._write(lambda tx: _commit_segment(tx, segment, self._write_plan))
+        """See MetadataStore.commit_segment; raises ObjectAlreadyCommitted for a key that
+        is already recorded, and ValueError for a chunk that must be split around a
+        rejected batch but lacks BatchInfo.byte_length."""
+        try:
+            return await self._write(
+                lambda tx: _commit_segment(tx, segment, self._write_plan)
+            )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise ObjectAlreadyCommitted(segment.object_key) from exc
+            raise
 
     async def find_chunks(
         self, topic_id: uuid.UUID, partition: int, offset: int, limit: int
@@ -522,6 +533,7 @@ class SQLMetadataStore(MetadataStore):
 
     # -- consumer group offsets --------------------------------------------------------
     async def commit_offsets(self, group_id: str, offsets: Iterable[CommittedOffset]) -> None:
+        """Upsert the offsets; a commit_timestamp_ms of 0 is stored as now."""
         rows = [
             (group_id, o.topic, o.partition, o.offset, o.leader_epoch, o.metadata,
              o.commit_timestamp_ms or now_ms(), o.expire_timestamp_ms)

@@ -34,6 +34,7 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 """How long a statement waits for another process's write lock before giving up."""
 
+_UNAVAILABLE_MESSAGES = ("locked", "busy", "unable to open", "disk I/O", "readonly", "full")
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
@@ -183,4 +184,7 @@ class SQLiteMetadataStore(SQLMetadataStore):
         return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
 
     def _is_unavailable(self, exc: BaseException) -> bool:
-        return isinstance(exc, sqlite3.OperationalError)
+        # Lock timeouts and I/O trouble, not the OperationalErrors of a bad statement.
+        return isinstance(exc, sqlite3.OperationalError) and any(
+            word in str(exc) for word in _UNAVAILABLE_MESSAGES
+        )

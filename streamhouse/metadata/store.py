@@ -39,6 +39,11 @@ class UnknownTopic(MetadataError):
     pass
 
 
+class ObjectAlreadyCommitted(MetadataError):
+    """commit_segment was given an object key that an earlier commit already recorded
+    (e.g. a retry after the first attempt's outcome was lost); nothing was changed."""
+
+
 class MetadataStore(abc.ABC):
     """One async interface over SQLite and PostgreSQL."""
 
