@@ -70,10 +70,10 @@ class _PostgresTransaction(Transaction):
     ) -> tuple[str, list[Any]]:
         arrays = ", ".join(f"${first_param + i}::{t}[]" for i, t in enumerate(types))
         condition = f"({', '.join(columns)}) IN (SELECT * FROM unnest({arrays}))"
-        return condition, _columns(list(rows), len(columns))
+        return condition, _columns(rows, len(columns))
 
 
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows transposed into one array per column, for unnest()."""
     return [[row[i] for row in rows] for i in range(width)]
 

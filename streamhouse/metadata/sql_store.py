@@ -134,7 +134,7 @@ class SQLMetadataStore(MetadataStore):
         """A deadlock or serialization failure: the whole transaction may be rerun."""
 
     @abc.abstractmethod
-    def _is_unique_violation(self, exc: BaseException) -> bool: ...
+    def _is_unique_violation(self, exc: BaseException | None) -> bool: ...
 
     @abc.abstractmethod
     def _is_unavailable(self, exc: BaseException) -> bool:
@@ -367,7 +367,7 @@ class SQLMetadataStore(MetadataStore):
 
     async def get_broker_configs(self) -> dict[str, str]:
         rows = await self._query(lambda tx: tx.fetch("SELECT name, value FROM broker_configs"))
-        return dict(rows)
+        return {name: value for name, value in rows}
 
     async def alter_broker_configs(
         self, changes: dict[str, str | None], replace: bool = False

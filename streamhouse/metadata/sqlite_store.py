@@ -25,7 +25,7 @@ import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from streamhouse.metadata.sql_store import Row, SQLMetadataStore, Transaction
 
@@ -68,8 +68,9 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
+def _complete(awaitable: Awaitable[T]) -> T:
     """Run a coroutine that never suspends (it awaits only _SQLiteTransaction methods)."""
+    coroutine = cast(Coroutine[Any, Any, T], awaitable)
     try:
         coroutine.send(None)
     except StopIteration as stop:
@@ -162,7 +163,7 @@ class SQLiteMetadataStore(SQLMetadataStore):
             if bracket:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                result = _complete(fn(_SQLiteTransaction(conn)))  # type: ignore[arg-type]
+                result = _complete(fn(_SQLiteTransaction(conn)))
                 if bracket:
                     conn.execute("COMMIT")
                 return result

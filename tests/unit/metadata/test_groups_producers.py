@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from streamhouse.metadata.model import BrokerInfo, CommittedOffset
+from streamhouse.metadata.postgres_store import PostgresMetadataStore
+from streamhouse.metadata.store import MetadataUnavailable
 
 from .conftest import Backend
 
@@ -85,5 +89,14 @@ async def test_broker_registry(store) -> None:
     assert await store.live_brokers(10_000, 2100) == [BrokerInfo(2, "h2", 9093, "rack-a", 1500)]
 
 
-async def test_ping(store) -> None:
+async def test_ping_fails_once_closed(store) -> None:
     await store.ping()
+    await store.close()
+    with pytest.raises(MetadataUnavailable):
+        await store.ping()
+
+
+async def test_unreachable_postgres_is_unavailable() -> None:
+    store = PostgresMetadataStore("postgresql://postgres@127.0.0.1:1/nowhere")
+    with pytest.raises(MetadataUnavailable):
+        await store.open()
