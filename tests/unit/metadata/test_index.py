@@ -106,3 +106,30 @@ async def test_timestamp_lookups_after_forgetting_objects(store) -> None:
     await store.forget_objects(await store.unreferenced_object_keys(10))
     assert (await store.find_chunk_by_timestamp(topic_id, 0, 200)).base_offset == 20
     assert (await store.max_timestamp_chunk(topic_id, 0)).base_offset == 20
+
+
+async def test_offset_and_timestamp_lookups_use_an_index(backend, store) -> None:
+    """find_chunks and the timestamp lookup must stay O(log n) in the index size."""
+    topic_id = await _topic_with_chunks(store, [1, 2, 3])
+    lookups = [
+        ("SELECT c.base_offset FROM chunks c WHERE c.topic_id = $1 AND c.partition = $2"
+         " AND c.last_offset >= $3 ORDER BY c.last_offset LIMIT 4", "last_offset"),
+        ("SELECT c.base_offset FROM chunks c WHERE c.topic_id = $1 AND c.partition = $2"
+         " AND c.cumulative_max_timestamp >= $3"
+         " ORDER BY c.cumulative_max_timestamp, c.last_offset LIMIT 1",
+         "cumulative_max_timestamp"),
+    ]
+    for query, column in lookups:
+        if backend.name == "sqlite":
+            from streamhouse.metadata.sqlite_store import _sqlite_sql
+
+            plan = await store._call(lambda c, q=query: c.execute(
+                "EXPLAIN QUERY PLAN " + _sqlite_sql(q), [str(topic_id), 0, 2]).fetchall())
+            text = " ".join(str(row[-1]) for row in plan)
+            assert f"{column}>?" in text and "SCAN" not in text and "TEMP B-TREE" not in text
+        else:
+            async with store._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SET LOCAL enable_seqscan = off")
+                plan = await conn.fetch("EXPLAIN " + query, topic_id, 0, 2)
+            text = " ".join(row[0] for row in plan)
+            assert "Index" in text and f"{column} >=" in text and "Sort" not in text
