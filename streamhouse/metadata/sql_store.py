@@ -642,6 +642,13 @@ class SQLMetadataStore(MetadataStore):
             producer_id,
         ))
 
+    async def expire_producer_states(self, now_ms: int, expiration_ms: int) -> int:
+        # Kafka's rule: expired once now - lastTimestamp >= producer.id.expiration.ms.
+        # A producer whose state is gone is accepted again at any sequence.
+        return await self._write(lambda tx: tx.execute(
+            "DELETE FROM producer_states WHERE last_timestamp <= $1", now_ms - expiration_ms
+        ))
+
 
 # -- transaction functions shared by several methods -------------------------------------
 

@@ -215,3 +215,8 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def bump_producer_epoch(self, producer_id: int) -> int:
         """Increment and return the producer's epoch, resetting its sequence state."""
+
+    @abc.abstractmethod
+    async def expire_producer_states(self, now_ms: int, expiration_ms: int) -> int:
+        """Forget per-partition producer states whose last batch timestamp is older than
+        now - expiration (Kafka's producer.id.expiration.ms); returns how many."""

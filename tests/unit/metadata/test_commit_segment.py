@@ -201,3 +201,14 @@ async def test_control_batches_are_not_sequence_checked(store) -> None:
                                  "is_control": True})
     assert await _produce(store, topic_id, marker) == [(OK, 1)]
     assert await _produce(store, topic_id, idem(1)) == [(OK, 2)]
+
+
+async def test_expired_producer_state_is_forgotten(store) -> None:
+    topic_id = await _topic(store)
+    old = batch(1, timestamp=1_000, producer_id=42, epoch=0, sequence=0)
+    new = batch(1, timestamp=5_000, producer_id=43, epoch=0, sequence=0)
+    await _produce(store, topic_id, old, new)
+    assert await store.expire_producer_states(now_ms=6_000, expiration_ms=5_000) == 1
+    # 42 has no state any more: any sequence is accepted; 43 still dedups.
+    assert await _produce(store, topic_id, idem(7)) == [(OK, 2)]
+    assert await _produce(store, topic_id, idem(0, producer_id=43)) == [(DUP, 1)]
