@@ -377,7 +377,7 @@ class _MessageCompiler:
                 src(f"b += {value}")
             elif ftype == "records":
                 self.write_length(f"rlen({value})", "i")
-                src(f"chunks.append(b)")
+                src("chunks.append(b)")
                 src(f"if type({value}) is s_list or type({value}) is s_tuple:")
                 src(f"    chunks.extend({value})")
                 src("else:")

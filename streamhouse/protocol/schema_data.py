@@ -571,7 +571,7 @@ SCHEMAS = {
             ('CurrentMetadataOffset', 'current_metadata_offset', 'int64', (0, 32767), None, None, None, 0),
             ('WantFence', 'want_fence', 'bool', (0, 32767), None, None, None, False),
             ('WantShutDown', 'want_shut_down', 'bool', (0, 32767), None, None, None, False),
-            ('OfflineLogDirs', 'offline_log_dirs', '[]uuid', (1, 32767), None, '0', (1, 32767), 'list'),
+            ('OfflineLogDirs', 'offline_log_dirs', '[]uuid', (1, 32767), None, 0, (1, 32767), 'list'),
         ],
         'structs': {
         },
