@@ -13,14 +13,25 @@ _SMALL_UVARINTS = [bytes([n]) for n in range(128)]
 
 def read_uvarint(buf: memoryview, pos: int) -> tuple[int, int]:
     """Read an unsigned varint (at most 5 bytes, as Kafka's int32 varints) at pos."""
-    value = 0
-    shift = 0
-    for i in range(5):
-        byte = buf[pos + i]
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos + i + 1
-        shift += 7
+    b = buf[pos]
+    if b < 0x80:
+        return b, pos + 1
+    value = b & 0x7F
+    b = buf[pos + 1]
+    if b < 0x80:
+        return value | (b << 7), pos + 2
+    value |= (b & 0x7F) << 7
+    b = buf[pos + 2]
+    if b < 0x80:
+        return value | (b << 14), pos + 3
+    value |= (b & 0x7F) << 14
+    b = buf[pos + 3]
+    if b < 0x80:
+        return value | (b << 21), pos + 4
+    value |= (b & 0x7F) << 21
+    b = buf[pos + 4]
+    if b < 0x80:
+        return value | (b << 28), pos + 5
     raise ProtocolError(f"unsigned varint longer than 5 bytes at byte {pos}")
 
 
@@ -30,6 +41,10 @@ def uvarint_bytes(value: int) -> bytes:
         if value < 0:
             raise ProtocolError(f"negative unsigned varint {value}")
         return _SMALL_UVARINTS[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
     if value > 0xFFFFFFFF:
         raise ProtocolError(f"unsigned varint {value} out of range")
     out = bytearray()
@@ -47,13 +62,6 @@ def read_uuid(buf: memoryview, pos: int) -> uuid.UUID:
     if raw == b"\0" * 16:
         return ZERO_UUID
     return uuid.UUID(bytes=raw)
-
-
-def records_length(value: object) -> int:
-    """Byte length of a records value: one buffer or a sequence of buffers."""
-    if isinstance(value, list | tuple):
-        return sum(memoryview(part).nbytes for part in value)
-    return memoryview(value).nbytes  # type: ignore[arg-type]
 
 
 FIXED_FORMATS = {"bool": "?", "int8": "b", "int16": "h", "uint16": "H", "int32": "i",
