@@ -252,7 +252,7 @@ def xxh32(data: bytes | bytearray | memoryview, seed: int = 0) -> int:
                 (lane,) = struct.unpack_from("<I", buf, pos)
                 acc[i] = (_rotl32((acc[i] + lane * _P2) & _M32, 13) * _P1) & _M32
                 pos += 4
-        h = (_rotl32(acc[0], 1) + _rotl32(acc[1], 7) + _rotl32(acc[2], 12) + _rotl32(acc[3], 18))
+        h = _rotl32(acc[0], 1) + _rotl32(acc[1], 7) + _rotl32(acc[2], 12) + _rotl32(acc[3], 18)
     else:
         h = seed + _P5
     h = (h + n) & _M32
