@@ -30,6 +30,7 @@ from streamhouse.protocol.compression import (
     RecordsError,
     compress,
     decompress,
+    lz4_frame_for_v0,
 )
 from streamhouse.protocol.records import NO_TIMESTAMP, Record, encode_batch
 
@@ -223,7 +224,8 @@ def encode_message_set(
 
     Message offsets are written as given (inner offsets of a v1 wrapper become
     relative, the wrapper taking the last absolute offset). Only the
-    timestamp-type bit of each message's attributes is kept.
+    timestamp-type bit of each message's attributes is kept. lz4 in magic 0
+    gets the header checksum Kafka before 0.10 wrote and expects.
     """
     if magic not in _MIN_MESSAGE_SIZE:
         raise ValueError(f"message set magic must be 0 or 1, not {magic}")
@@ -241,6 +243,9 @@ def encode_message_set(
         )
     if not compression:
         return bytes(out)
+    payload = compress(compression, out)
+    if magic == 0 and compression == CompressionType.LZ4:
+        payload = lz4_frame_for_v0(payload)
     wrapper = bytearray()
     _encode_message(
         wrapper,
@@ -249,6 +254,6 @@ def encode_message_set(
         compression,
         max(message.timestamp for message in messages) if magic == 1 else NO_TIMESTAMP,
         None,
-        compress(compression, out),
+        payload,
     )
     return bytes(wrapper)
