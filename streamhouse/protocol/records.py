@@ -305,22 +305,19 @@ def validate_produce_batch(header: BatchHeader) -> None:
         raise RecordsError(INVALID_RECORD, "transactional batch without a producer id")
 
 
-def _writable(buf: bytearray | memoryview, pos: int, need: int) -> memoryview:
-    view = buf if isinstance(buf, memoryview) else memoryview(buf)
-    if view.readonly:
-        raise TypeError("batch buffer is read-only")
-    if pos < 0 or len(view) - pos < need:
+def _check_room(buf: bytearray | memoryview, pos: int, need: int) -> None:
+    # A read-only buffer makes struct.pack_into raise TypeError: a caller error.
+    if pos < 0 or len(buf) - pos < need:
         raise RecordsError(CORRUPT_MESSAGE, f"no {need}-byte record batch at {pos}")
-    return view
 
 
 def patch_batch(
     buf: bytearray | memoryview, pos: int, base_offset: int, partition_leader_epoch: int
 ) -> None:
     """Set base offset and partition leader epoch in place; both lie outside the CRC."""
-    view = _writable(buf, pos, LOG_OVERHEAD + 4)
-    _BASE_OFFSET.pack_into(view, pos, base_offset)
-    _INT32.pack_into(view, pos + LOG_OVERHEAD, partition_leader_epoch)
+    _check_room(buf, pos, LOG_OVERHEAD + 4)
+    _BASE_OFFSET.pack_into(buf, pos, base_offset)
+    _INT32.pack_into(buf, pos + LOG_OVERHEAD, partition_leader_epoch)
 
 
 def set_log_append_time(buf: bytearray | memoryview, pos: int, timestamp_ms: int) -> None:
@@ -329,7 +326,8 @@ def set_log_append_time(buf: bytearray | memoryview, pos: int, timestamp_ms: int
     Record timestamps are left alone: readers take every record's timestamp
     from the batch's max timestamp when the type is LogAppendTime.
     """
-    view = _writable(buf, pos, BATCH_HEADER_SIZE)
+    _check_room(buf, pos, BATCH_HEADER_SIZE)
+    view = buf if isinstance(buf, memoryview) else memoryview(buf)
     header = read_batch_header(view, pos)
     if header.magic != CURRENT_MAGIC or header.batch_length < MIN_BATCH_LENGTH:
         raise RecordsError(CORRUPT_MESSAGE, f"no v2 record batch at {pos}")
@@ -390,30 +388,71 @@ def _append_nullable(out: bytearray, value: bytes | bytearray | memoryview | Non
 
 
 def _decode_records(data: bytes, header: BatchHeader, log_append_time: int | None) -> list[Record]:
+    # Each varint is read inline when it fits one byte (the common case) and through
+    # _read_varint otherwise: this loop is where record decoding spends its time.
+    # Field overruns are caught by the record-length check at the end of each record
+    # (slices past the end come back short) and by IndexError in decode_batch.
     records: list[Record] = []
     end = len(data)
     pos = 0
     base_offset = header.base_offset
     base_timestamp = header.base_timestamp
+    read_varint = _read_varint
     for _ in range(header.record_count):
-        length, pos = _read_varint(data, pos)
+        length, pos = read_varint(data, pos)
         record_end = pos + length
         if length < _MIN_RECORD_SIZE - 1 or record_end > end:
             raise RecordsError(INVALID_RECORD, f"record of {length} bytes does not fit the batch")
-        timestamp_delta, pos = _read_varint(data, pos + 1)  # attributes byte is unused
-        offset_delta, pos = _read_varint(data, pos)
-        key, pos = _read_nullable(data, pos, record_end)
-        value, pos = _read_nullable(data, pos, record_end)
-        header_count, pos = _read_varint(data, pos)
-        if header_count < 0 or header_count > (record_end - pos) // 2:
-            raise RecordsError(INVALID_RECORD, f"invalid record header count {header_count}")
+        pos += 1  # attributes: unused in v2
+        byte = data[pos]
+        if byte < 0x80:
+            timestamp_delta = (byte >> 1) ^ -(byte & 1)
+            pos += 1
+        else:
+            timestamp_delta, pos = read_varint(data, pos)
+        byte = data[pos]
+        if byte < 0x80:
+            offset_delta = (byte >> 1) ^ -(byte & 1)
+            pos += 1
+        else:
+            offset_delta, pos = read_varint(data, pos)
+        byte = data[pos]
+        if byte < 0x80:
+            size = (byte >> 1) ^ -(byte & 1)
+            pos += 1
+        else:
+            size, pos = read_varint(data, pos)
+        if size >= 0:
+            key: bytes | None = data[pos : pos + size]
+            pos += size
+        elif size == -1:
+            key = None
+        else:
+            raise RecordsError(INVALID_RECORD, f"invalid record key length {size}")
+        byte = data[pos]
+        if byte < 0x80:
+            size = (byte >> 1) ^ -(byte & 1)
+            pos += 1
+        else:
+            size, pos = read_varint(data, pos)
+        if size >= 0:
+            value: bytes | None = data[pos : pos + size]
+            pos += size
+        elif size == -1:
+            value = None
+        else:
+            raise RecordsError(INVALID_RECORD, f"invalid record value length {size}")
+        header_count, pos = read_varint(data, pos)
         headers = []
-        for _ in range(header_count):
-            name, pos = _read_nullable(data, pos, record_end)
-            if name is None:
-                raise RecordsError(INVALID_RECORD, "record header with a null key")
-            header_value, pos = _read_nullable(data, pos, record_end)
-            headers.append(Header(name.decode("utf-8"), header_value))
+        if header_count:
+            if header_count < 0 or header_count > (record_end - pos) // 2:
+                raise RecordsError(INVALID_RECORD, f"invalid record header count {header_count}")
+            for _ in range(header_count):
+                name, pos = _read_nullable(data, pos, record_end)
+                if name is None:
+                    raise RecordsError(INVALID_RECORD, "record header with a null key")
+                header_value, pos = _read_nullable(data, pos, record_end)
+                headers.append(Header(name.decode("utf-8"), header_value))
         if pos != record_end:
             raise RecordsError(
                 INVALID_RECORD,
