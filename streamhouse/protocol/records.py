@@ -388,61 +388,21 @@ def _append_nullable(out: bytearray, value: bytes | bytearray | memoryview | Non
 
 
 def _decode_records(data: bytes, header: BatchHeader, log_append_time: int | None) -> list[Record]:
-    # Each varint is read inline when it fits one byte (the common case) and through
-    # _read_varint otherwise: this loop is where record decoding spends its time.
-    # Field overruns are caught by the record-length check at the end of each record
-    # (slices past the end come back short) and by IndexError in decode_batch.
     records: list[Record] = []
     end = len(data)
     pos = 0
     base_offset = header.base_offset
     base_timestamp = header.base_timestamp
-    read_varint = _read_varint
     for _ in range(header.record_count):
-        length, pos = read_varint(data, pos)
+        length, pos = _read_varint(data, pos)
         record_end = pos + length
         if length < _MIN_RECORD_SIZE - 1 or record_end > end:
             raise RecordsError(INVALID_RECORD, f"record of {length} bytes does not fit the batch")
-        pos += 1  # attributes: unused in v2
-        byte = data[pos]
-        if byte < 0x80:
-            timestamp_delta = (byte >> 1) ^ -(byte & 1)
-            pos += 1
-        else:
-            timestamp_delta, pos = read_varint(data, pos)
-        byte = data[pos]
-        if byte < 0x80:
-            offset_delta = (byte >> 1) ^ -(byte & 1)
-            pos += 1
-        else:
-            offset_delta, pos = read_varint(data, pos)
-        byte = data[pos]
-        if byte < 0x80:
-            size = (byte >> 1) ^ -(byte & 1)
-            pos += 1
-        else:
-            size, pos = read_varint(data, pos)
-        if size >= 0:
-            key: bytes | None = data[pos : pos + size]
-            pos += size
-        elif size == -1:
-            key = None
-        else:
-            raise RecordsError(INVALID_RECORD, f"invalid record key length {size}")
-        byte = data[pos]
-        if byte < 0x80:
-            size = (byte >> 1) ^ -(byte & 1)
-            pos += 1
-        else:
-            size, pos = read_varint(data, pos)
-        if size >= 0:
-            value: bytes | None = data[pos : pos + size]
-            pos += size
-        elif size == -1:
-            value = None
-        else:
-            raise RecordsError(INVALID_RECORD, f"invalid record value length {size}")
-        header_count, pos = read_varint(data, pos)
+        timestamp_delta, pos = _read_varint(data, pos + 1)  # attributes byte is unused
+        offset_delta, pos = _read_varint(data, pos)
+        key, pos = _read_nullable(data, pos, record_end)
+        value, pos = _read_nullable(data, pos, record_end)
+        header_count, pos = _read_varint(data, pos)
         headers = []
         if header_count:
             if header_count < 0 or header_count > (record_end - pos) // 2:
