@@ -320,7 +320,7 @@ def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> byt
     )
 
 
-_DECODERS = {
+_DECODERS: dict[int, Callable[[bytes | bytearray | memoryview, int], bytes]] = {
     CompressionType.GZIP: _gzip_decompress,
     CompressionType.SNAPPY: _snappy_decompress,
     CompressionType.LZ4: _lz4_decompress,

@@ -237,12 +237,14 @@ def validate_batch(
     the records are decoded too (decompressing if needed) and must parse
     exactly into `record_count` records.
     """
+    # Plain attribute reads rather than the header's properties: this runs for
+    # every produced batch.
+    length = header.batch_length
     if header.magic != CURRENT_MAGIC:
         raise RecordsError(CORRUPT_MESSAGE, f"record batch has magic {header.magic}, expected 2")
-    if header.batch_length < MIN_BATCH_LENGTH or len(batch) != header.total_size:
+    if length < MIN_BATCH_LENGTH or len(batch) != length + LOG_OVERHEAD:
         raise RecordsError(
-            CORRUPT_MESSAGE,
-            f"record batch length {header.batch_length} does not match its {len(batch)} bytes",
+            CORRUPT_MESSAGE, f"record batch length {length} does not match its {len(batch)} bytes"
         )
     view = batch if isinstance(batch, memoryview) else memoryview(batch)
     crc = crc32c(view[ATTRIBUTES_OFFSET:])
@@ -250,36 +252,24 @@ def validate_batch(
         raise RecordsError(
             CORRUPT_MESSAGE, f"record batch CRC {header.crc:#010x} does not match {crc:#010x}"
         )
-    if header.compression > CompressionType.ZSTD:
-        raise RecordsError(
-            UNSUPPORTED_COMPRESSION_TYPE, f"unknown compression codec {header.compression}"
-        )
-    _check_record_count(header)
-    if check_records:
-        decode_batch(view)
-
-
-def _check_record_count(header: BatchHeader) -> None:
+    codec = header.attributes & _COMPRESSION_MASK
+    if codec > CompressionType.ZSTD:
+        raise RecordsError(UNSUPPORTED_COMPRESSION_TYPE, f"unknown compression codec {codec}")
     count = header.record_count
-    if count < 0 or header.last_offset_delta < 0:
-        raise RecordsError(
-            INVALID_RECORD,
-            f"record batch has record count {count} and last offset delta "
-            f"{header.last_offset_delta}",
-        )
-    if count > header.last_offset_delta + 1:
-        raise RecordsError(
-            INVALID_RECORD,
-            f"record batch holds {count} records in {header.last_offset_delta + 1} offsets",
-        )
+    last_offset_delta = header.last_offset_delta
     if (
-        header.compression == CompressionType.NONE
-        and count * _MIN_RECORD_SIZE > header.batch_length - MIN_BATCH_LENGTH
+        count < 0
+        or last_offset_delta < 0
+        or count > last_offset_delta + 1
+        or (codec == 0 and count * _MIN_RECORD_SIZE > length - MIN_BATCH_LENGTH)
     ):
         raise RecordsError(
             INVALID_RECORD,
-            f"record batch of {header.total_size} bytes cannot hold {count} records",
+            f"record batch of {length + LOG_OVERHEAD} bytes, codec {codec}, cannot hold "
+            f"{count} records with last offset delta {last_offset_delta}",
         )
+    if check_records:
+        decode_batch(view)
 
 
 def validate_produce_batch(header: BatchHeader) -> None:
