@@ -277,3 +277,12 @@ def test_patching_a_read_only_buffer_is_a_caller_error():
         patch_batch(bytearray(10), 0, 1, 1)
     with pytest.raises(RecordsError):
         set_log_append_time(bytearray(blob)[:-1], 0, 5)
+
+
+@pytest.mark.parametrize("codec", [1, 2, 3, 4])
+def test_decompression_beyond_the_limit_is_corrupt(codec):
+    blob = encode_batch([Record(0, 0, None, b"\x00" * 100_000)], compression=codec)
+    assert decode_batch(blob, max_decompressed_size=200_000)[1][0].value == b"\x00" * 100_000
+    with pytest.raises(RecordsError) as err:
+        decode_batch(blob, max_decompressed_size=50_000)
+    assert err.value.error_code == CORRUPT_MESSAGE
