@@ -92,7 +92,7 @@ _CONTROL_MASK = 0x20
 _MIN_RECORD_SIZE = 7
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
-_BASE_OFFSET = struct.Struct(">q")
+_INT64 = struct.Struct(">q")
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
@@ -306,7 +306,7 @@ def patch_batch(
 ) -> None:
     """Set base offset and partition leader epoch in place; both lie outside the CRC."""
     _check_room(buf, pos, LOG_OVERHEAD + 4)
-    _BASE_OFFSET.pack_into(buf, pos, base_offset)
+    _INT64.pack_into(buf, pos, base_offset)
     _INT32.pack_into(buf, pos + LOG_OVERHEAD, partition_leader_epoch)
 
 
@@ -325,7 +325,7 @@ def set_log_append_time(buf: bytearray | memoryview, pos: int, timestamp_ms: int
     if end > len(view):
         raise RecordsError(CORRUPT_MESSAGE, f"record batch at {pos} runs past the buffer")
     _INT16.pack_into(view, pos + ATTRIBUTES_OFFSET, header.attributes | _TIMESTAMP_TYPE_MASK)
-    _BASE_OFFSET.pack_into(view, pos + MAX_TIMESTAMP_OFFSET, timestamp_ms)
+    _INT64.pack_into(view, pos + MAX_TIMESTAMP_OFFSET, timestamp_ms)
     _UINT32.pack_into(view, pos + CRC_OFFSET, crc32c(view[pos + ATTRIBUTES_OFFSET : end]))
 
 
