@@ -60,6 +60,13 @@ def test_v1_wrapper_makes_relative_inner_offsets_absolute():
     ]  # fmt: skip
 
 
+def test_v1_wrapper_offset_zero_or_below_the_inner_offsets():
+    inner = b"".join(_message(i, 1, 0, 50 + i, None, b"m%d" % i) for i in range(3))
+    from_librdkafka = _message(0, 1, 1, 99, None, compress(1, inner))
+    assert [m.offset for m in decode_message_set(from_librdkafka)] == [0, 1, 2]
+    _expect(INVALID_RECORD, _message(1, 1, 1, 99, None, compress(1, inner)))
+
+
 def test_v1_log_append_time_wrapper_lends_its_timestamp():
     inner = b"".join(_message(i, 1, 0, 50 + i, None, b"m%d" % i) for i in range(3))
     blob = _message(2, 1, 0x08 | 2, 777, None, compress(2, inner))
