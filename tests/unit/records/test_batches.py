@@ -121,9 +121,11 @@ def test_patch_batch_changes_only_offset_and_epoch_and_keeps_crc(data, codec, ne
 @given(data=record_lists(), codec=st.sampled_from(CODECS), now=st.integers(0, 2**42))
 def test_log_append_time_rewrites_header_with_valid_crc(data, codec, now):
     base_offset, records = data
-    buf = bytearray(encode_batch(records, base_offset=base_offset, compression=codec))
-    set_log_append_time(memoryview(buf), 0, now)
-    header, batch = _only_batch(bytes(buf))
+    prefix = encode_batch([Record(0, 1, None, b"x")])
+    buf = bytearray(prefix + encode_batch(records, base_offset=base_offset, compression=codec))
+    set_log_append_time(memoryview(buf), len(prefix), now)
+    first, (header, batch) = list(iter_batches(memoryview(buf)))
+    assert bytes(first[1]) == prefix
     validate_batch(header, batch, check_records=True)
     assert header.timestamp_type == 1
     assert header.max_timestamp == now
