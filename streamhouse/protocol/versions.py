@@ -28,4 +28,12 @@ CODEC_VERSIONS: dict[ApiKey, tuple[int, int]] = _codec_versions()
 SUPPORTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     # ApiVersions itself must always be answerable for clients to start talking.
     ApiKey.API_VERSIONS: CODEC_VERSIONS[ApiKey.API_VERSIONS],
+    ApiKey.PRODUCE: (0, 11),
+    # Fetch v0-3 would need record batches down-converted to message format v0/v1.
+    ApiKey.FETCH: (4, 17),
+    ApiKey.LIST_OFFSETS: (1, 10),
+    ApiKey.METADATA: (0, 12),
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
+    ApiKey.DELETE_RECORDS: (0, 2),
+    ApiKey.DESCRIBE_CLUSTER: (0, 1),
 }
