@@ -1,0 +1,3 @@
+"""Fixtures shared by every test suite."""
+
+pytest_plugins = ["tests.support.fixtures"]

@@ -1,0 +1,1 @@
+"""Test support: real servers (SeaweedFS) started and stopped by the tests, and their fixtures."""
