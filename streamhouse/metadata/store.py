@@ -117,7 +117,9 @@ class MetadataStore(abc.ABC):
     async def partition_states(self, topic_id: uuid.UUID) -> list[PartitionState]: ...
 
     @abc.abstractmethod
-    async def partition_state(self, topic_id: uuid.UUID, partition: int) -> PartitionState | None: ...
+    async def partition_state(
+        self, topic_id: uuid.UUID, partition: int
+    ) -> PartitionState | None: ...
 
     @abc.abstractmethod
     async def commit_segment(self, segment: SegmentToCommit) -> SegmentCommitResult:
@@ -175,7 +177,9 @@ class MetadataStore(abc.ABC):
         """Committed offsets of the group; all of them when `partitions` is None."""
 
     @abc.abstractmethod
-    async def delete_offsets(self, group_id: str, partitions: Iterable[tuple[str, int]]) -> None: ...
+    async def delete_offsets(
+        self, group_id: str, partitions: Iterable[tuple[str, int]]
+    ) -> None: ...
 
     @abc.abstractmethod
     async def groups_with_offsets(self) -> list[str]: ...
@@ -185,7 +189,9 @@ class MetadataStore(abc.ABC):
         """Drop the group's stored state and committed offsets."""
 
     @abc.abstractmethod
-    async def expire_offsets(self, now_ms: int, retention_ms: int, empty_groups: Iterable[str]) -> int:
+    async def expire_offsets(
+        self, now_ms: int, retention_ms: int, empty_groups: Iterable[str]
+    ) -> int:
         """Delete offsets of the given empty groups committed before now - retention."""
 
     @abc.abstractmethod
