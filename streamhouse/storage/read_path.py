@@ -22,6 +22,7 @@ from streamhouse.metadata.model import (
 )
 from streamhouse.metadata.store import MetadataError, MetadataStore
 from streamhouse.protocol.records import (
+    LOG_OVERHEAD,
     RecordsError,
     patch_batch,
     read_batch_header,
@@ -35,8 +36,6 @@ from streamhouse.storage.segment import SealedSegment
 
 log = logging.getLogger(__name__)
 
-BATCH_OVERHEAD = 12
-"""baseOffset (8) + batchLength (4): the bytes a RecordBatch's own length does not count."""
 LOCATIONS_PER_QUERY = 16
 
 
@@ -194,9 +193,8 @@ class ReadPath:
             epoch = view.leader_epoch if view is not None else 0
             position = chunk.byte_start
             runs: list[list[tuple[int, int, BatchInfo, int]]] = [[]]
-            for info, size, outcome in zip(
-                chunk.batches, chunk.batch_sizes, chunk_result.batches, strict=True
-            ):
+            for info, outcome in zip(chunk.batches, chunk_result.batches, strict=True):
+                size = info.byte_length
                 if outcome.outcome == BatchOutcome.OK:
                     patch_batch(buffer, position, outcome.base_offset, epoch)
                     runs[-1].append((position, size, info, outcome.base_offset))
@@ -240,7 +238,7 @@ def _take_batches(
     size = len(data)
     while position < size:
         header = read_batch_header(data, position)
-        length = header.batch_length + BATCH_OVERHEAD
+        length = header.batch_length + LOG_OVERHEAD
         if header.base_offset >= end:
             return True, total
         if header.base_offset + header.last_offset_delta >= offset:
@@ -267,7 +265,7 @@ def _verified_and_patched(location: ChunkLocation, raw: bytes, leader_epoch: int
     try:
         while position < len(buffer):
             header = read_batch_header(view, position)
-            length = header.batch_length + BATCH_OVERHEAD
+            length = header.batch_length + LOG_OVERHEAD
             if position + length > len(buffer):
                 raise RecordsError("batch runs past the end of the chunk")
             validate_batch(header, view[position : position + length])

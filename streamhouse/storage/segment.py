@@ -27,7 +27,7 @@ def segment_object_key(node_id: int, created_ms: int) -> str:
     return spread_key(f"{node_id}-{created_ms:013d}-{uuid.uuid4().hex}{SEGMENT_SUFFIX}")
 
 
-def batch_info(header: BatchHeader) -> BatchInfo:
+def batch_info(header: BatchHeader, byte_length: int) -> BatchInfo:
     return BatchInfo(
         offset_count=header.offset_count,
         record_count=header.record_count,
@@ -37,6 +37,7 @@ def batch_info(header: BatchHeader) -> BatchInfo:
         base_sequence=header.base_sequence,
         is_transactional=header.is_transactional,
         is_control=header.is_control,
+        byte_length=byte_length,
     )
 
 
@@ -54,12 +55,8 @@ class SealedChunk:
     topic_id: uuid.UUID
     partition: int
     byte_start: int
+    byte_length: int
     batches: tuple[BatchInfo, ...]
-    batch_sizes: tuple[int, ...]
-
-    @property
-    def byte_length(self) -> int:
-        return sum(self.batch_sizes)
 
 
 @dataclass(slots=True)
@@ -114,7 +111,7 @@ class SegmentBuilder:
         first = len(chunk.infos)
         for header, view in batches:
             chunk.pieces.append(bytes(view))
-            chunk.infos.append(batch_info(header))
+            chunk.infos.append(batch_info(header, len(view)))
             self.size += len(view)
         self.batch_count += len(batches)
         return chunk.index, first
@@ -125,10 +122,10 @@ class SegmentBuilder:
         pieces: list[bytes] = []
         position = 0
         for chunk in self._chunks.values():
-            sizes = tuple(len(p) for p in chunk.pieces)
+            length = sum(len(p) for p in chunk.pieces)
             chunks.append(
-                SealedChunk(chunk.topic_id, chunk.partition, position, tuple(chunk.infos), sizes)
+                SealedChunk(chunk.topic_id, chunk.partition, position, length, tuple(chunk.infos))
             )
-            position += sum(sizes)
+            position += length
             pieces.extend(chunk.pieces)
         return SealedSegment(object_key, created_ms, bytearray().join(pieces), tuple(chunks))
