@@ -117,11 +117,14 @@ class SQLMetadataStore(MetadataStore):
 
     # -- driver seam -------------------------------------------------------------
     @abc.abstractmethod
-    def _transaction(self, write: bool) -> contextlib.AbstractAsyncContextManager[Transaction]:
+    def _transaction(
+        self, write: bool, snapshot: bool = True
+    ) -> contextlib.AbstractAsyncContextManager[Transaction]:
         """A transaction that commits on normal exit and rolls back on exception.
 
         `write` transactions take the write lock up front (SQLite: BEGIN IMMEDIATE);
-        read transactions see one consistent snapshot.
+        read transactions see one consistent snapshot, unless `snapshot` is False:
+        then the reads are single statements run without BEGIN/COMMIT round trips.
         """
 
     @abc.abstractmethod
@@ -140,10 +143,12 @@ class SQLMetadataStore(MetadataStore):
         """Serialize concurrent migration runs from several processes."""
 
     # -- running transactions ------------------------------------------------------
-    async def _run(self, write: bool, fn: Callable[[Transaction], Awaitable[T]]) -> T:
+    async def _run(
+        self, write: bool, fn: Callable[[Transaction], Awaitable[T]], snapshot: bool = True
+    ) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with self._transaction(write) as tx:
+                async with self._transaction(write, snapshot) as tx:
                     return await fn(tx)
             except MetadataError:
                 raise
@@ -157,6 +162,10 @@ class SQLMetadataStore(MetadataStore):
 
     async def _read(self, fn: Callable[[Transaction], Awaitable[T]]) -> T:
         return await self._run(False, fn)
+
+    async def _query(self, fn: Callable[[Transaction], Awaitable[T]]) -> T:
+        """A read of one statement: needs no snapshot."""
+        return await self._run(False, fn, snapshot=False)
 
     async def _write(self, fn: Callable[[Transaction], Awaitable[T]]) -> T:
         return await self._run(True, fn)
@@ -184,13 +193,13 @@ class SQLMetadataStore(MetadataStore):
 
     async def schema_version(self) -> int:
         """The highest migration applied to the store."""
-        return await self._read(
+        return await self._query(
             lambda tx: tx.fetchval("SELECT max(version) FROM schema_version")
         )
 
     async def ping(self) -> None:
         try:
-            await self._read(lambda tx: tx.fetchval("SELECT 1"))
+            await self._query(lambda tx: tx.fetchval("SELECT 1"))
         except MetadataUnavailable:
             raise
         except Exception as exc:
@@ -219,7 +228,7 @@ class SQLMetadataStore(MetadataStore):
         ))
 
     async def live_brokers(self, max_age_ms: int, now_ms: int) -> list[BrokerInfo]:
-        rows = await self._read(lambda tx: tx.fetch(
+        rows = await self._query(lambda tx: tx.fetch(
             "SELECT node_id, host, port, rack, last_heartbeat_ms FROM brokers"
             " WHERE last_heartbeat_ms >= $1 ORDER BY node_id",
             now_ms - max_age_ms,
@@ -287,14 +296,14 @@ class SQLMetadataStore(MetadataStore):
         await self._write(run)
 
     async def list_topics(self) -> list[TopicMetadata]:
-        return await self._read(lambda tx: _load_topics(tx, "", ()))
+        return await self._query(lambda tx: _load_topics(tx, "", ()))
 
     async def get_topic(self, name: str) -> TopicMetadata | None:
-        topics = await self._read(lambda tx: _load_topics(tx, "WHERE t.name = $1", (name,)))
+        topics = await self._query(lambda tx: _load_topics(tx, "WHERE t.name = $1", (name,)))
         return topics[0] if topics else None
 
     async def get_topic_by_id(self, topic_id: uuid.UUID) -> TopicMetadata | None:
-        topics = await self._read(
+        topics = await self._query(
             lambda tx: _load_topics(tx, "WHERE t.topic_id = $1", (topic_id,))
         )
         return topics[0] if topics else None
@@ -330,7 +339,7 @@ class SQLMetadataStore(MetadataStore):
         await self._write(run)
 
     async def get_broker_configs(self) -> dict[str, str]:
-        rows = await self._read(lambda tx: tx.fetch("SELECT name, value FROM broker_configs"))
+        rows = await self._query(lambda tx: tx.fetch("SELECT name, value FROM broker_configs"))
         return dict(rows)
 
     async def alter_broker_configs(
@@ -342,14 +351,14 @@ class SQLMetadataStore(MetadataStore):
 
     # -- partitions and the segment index -------------------------------------------
     async def partition_states(self, topic_id: uuid.UUID) -> list[PartitionState]:
-        rows = await self._read(lambda tx: tx.fetch(
+        rows = await self._query(lambda tx: tx.fetch(
             f"SELECT {_PARTITION_COLUMNS} FROM partitions WHERE topic_id = $1 ORDER BY partition",
             topic_id,
         ))
         return [_partition_state(row) for row in rows]
 
     async def partition_state(self, topic_id: uuid.UUID, partition: int) -> PartitionState | None:
-        row = await self._read(lambda tx: tx.fetchrow(
+        row = await self._query(lambda tx: tx.fetchrow(
             f"SELECT {_PARTITION_COLUMNS} FROM partitions WHERE topic_id = $1 AND partition = $2",
             topic_id, partition,
         ))
@@ -361,7 +370,7 @@ class SQLMetadataStore(MetadataStore):
     async def find_chunks(
         self, topic_id: uuid.UUID, partition: int, offset: int, limit: int
     ) -> list[ChunkLocation]:
-        rows = await self._read(lambda tx: tx.fetch(
+        rows = await self._query(lambda tx: tx.fetch(
             f"SELECT {_CHUNK_COLUMNS} {_CHUNKS_FROM}"
             " WHERE c.topic_id = $1 AND c.partition = $2 AND c.last_offset >= $3"
             " ORDER BY c.last_offset LIMIT $4",
@@ -464,7 +473,7 @@ class SQLMetadataStore(MetadataStore):
         return await self._read(run)
 
     async def unreferenced_object_keys(self, limit: int) -> list[str]:
-        rows = await self._read(lambda tx: tx.fetch(
+        rows = await self._query(lambda tx: tx.fetch(
             "SELECT o.object_key FROM objects o WHERE NOT EXISTS ("
             " SELECT 1 FROM chunks c JOIN partitions p"
             " ON p.topic_id = c.topic_id AND p.partition = c.partition"
@@ -527,7 +536,7 @@ class SQLMetadataStore(MetadataStore):
         ))
 
     async def groups_with_offsets(self) -> list[str]:
-        rows = await self._read(
+        rows = await self._query(
             lambda tx: tx.fetch("SELECT DISTINCT group_id FROM group_offsets ORDER BY group_id")
         )
         return [row[0] for row in rows]
@@ -565,7 +574,7 @@ class SQLMetadataStore(MetadataStore):
         ))
 
     async def load_group_states(self) -> dict[str, tuple[str, bytes]]:
-        rows = await self._read(
+        rows = await self._query(
             lambda tx: tx.fetch("SELECT group_id, protocol_type, state FROM group_states")
         )
         return {row[0]: (row[1], bytes(row[2])) for row in rows}

@@ -146,8 +146,11 @@ class SQLiteMetadataStore(SQLMetadataStore):
         )
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, write: bool) -> AsyncIterator[Transaction]:
+    async def _transaction(self, write: bool, snapshot: bool = True) -> AsyncIterator[Transaction]:
         async with self._lock:
+            if not (write or snapshot):
+                yield _SQLiteTransaction(self)
+                return
             await self._call(lambda c: c.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
             try:
                 yield _SQLiteTransaction(self)

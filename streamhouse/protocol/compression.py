@@ -213,22 +213,42 @@ def _lz4_frames(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
             return b"".join(parts)
 
 
+def _lz4_header_checksum_pos(view: memoryview) -> int | None:
+    """Position of an lz4 frame's header checksum byte, or None if not an lz4 frame."""
+    if len(view) < 7 or view[:4] != _LZ4_MAGIC:
+        return None
+    flags = view[4]
+    pos = 6 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0)
+    return pos if pos < len(view) else None
+
+
+def _lz4_header_checksum(view: memoryview, pos: int, *, v0: bool) -> int:
+    # The frame spec hashes the descriptor; Kafka before 0.10 hashed magic + descriptor.
+    return (xxh32(view[0 if v0 else 4 : pos]) >> 8) & 0xFF
+
+
 def _repair_lz4_header_checksum(data: bytes | bytearray | memoryview) -> bytes | None:
-    """Fix the frame header checksum old Kafka computed over magic + descriptor.
+    """Fix the header checksum of a frame written by Kafka's message format v0 writer.
 
     Returns None unless the frame carries exactly that known-wrong checksum.
     """
     view = memoryview(data)
-    if len(view) < 7 or view[:4] != _LZ4_MAGIC:
-        return None
-    flags = view[4]
-    descriptor_end = 6 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0)
-    if len(view) <= descriptor_end:
-        return None
-    if view[descriptor_end] != (xxh32(view[:descriptor_end]) >> 8) & 0xFF:
+    pos = _lz4_header_checksum_pos(view)
+    if pos is None or view[pos] != _lz4_header_checksum(view, pos, v0=True):
         return None
     fixed = bytearray(view)
-    fixed[descriptor_end] = (xxh32(view[4:descriptor_end]) >> 8) & 0xFF
+    fixed[pos] = _lz4_header_checksum(view, pos, v0=False)
+    return bytes(fixed)
+
+
+def lz4_frame_for_v0(frame: bytes) -> bytes:
+    """Give an lz4 frame the header checksum that v0 message set readers (Kafka < 0.10) expect."""
+    view = memoryview(frame)
+    pos = _lz4_header_checksum_pos(view)
+    if pos is None:
+        raise ValueError("not an lz4 frame")
+    fixed = bytearray(frame)
+    fixed[pos] = _lz4_header_checksum(view, pos, v0=True)
     return bytes(fixed)
 
 
@@ -252,7 +272,7 @@ def xxh32(data: bytes | bytearray | memoryview, seed: int = 0) -> int:
                 (lane,) = struct.unpack_from("<I", buf, pos)
                 acc[i] = (_rotl32((acc[i] + lane * _P2) & _M32, 13) * _P1) & _M32
                 pos += 4
-        h = (_rotl32(acc[0], 1) + _rotl32(acc[1], 7) + _rotl32(acc[2], 12) + _rotl32(acc[3], 18))
+        h = _rotl32(acc[0], 1) + _rotl32(acc[1], 7) + _rotl32(acc[2], 12) + _rotl32(acc[3], 18)
     else:
         h = seed + _P5
     h = (h + n) & _M32

@@ -389,9 +389,7 @@ def _append_nullable(out: bytearray, value: bytes | bytearray | memoryview | Non
         out += value
 
 
-def _decode_records(
-    data: bytes, header: BatchHeader, log_append_time: int | None
-) -> list[Record]:
+def _decode_records(data: bytes, header: BatchHeader, log_append_time: int | None) -> list[Record]:
     records: list[Record] = []
     end = len(data)
     pos = 0

@@ -248,12 +248,14 @@ class FileObjectStore(ObjectStore):
             yield info
 
     async def ping(self) -> None:
+        """Create the root if it is missing; raise ObjectStoreError unless it is a writable dir."""
         try:
-            is_dir = await self._run(os.path.isdir, self.root)
-        except FileNotFoundError:
-            is_dir = False
-        if not is_dir:
-            raise ObjectStoreError(f"object store root {self.root} is not a directory")
+            await self._run(self._ensure_dir, self.root)
+            writable = await self._run(os.access, self.root, os.W_OK | os.X_OK)
+        except (FileNotFoundError, FileExistsError, ObjectStoreError) as exc:
+            raise ObjectStoreError(f"object store root {self.root} is unusable: {exc}") from exc
+        if not writable:
+            raise ObjectStoreError(f"object store root {self.root} is not writable")
 
     async def cleanup_temp(self) -> int:
         """Remove temp files a crashed put left behind; return how many.

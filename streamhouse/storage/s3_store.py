@@ -82,6 +82,7 @@ class S3ObjectStore(ObjectStore):
     The client is created on first use (or by `open()`) and shared by all
     requests; `close()` releases it. `backoff_base` and `backoff_cap` (seconds)
     shape the retry delays: attempt n sleeps uniform(0, min(cap, base * 2**n)).
+    `list_page_size` is the MaxKeys of each ListObjectsV2 page (S3 caps it at 1000).
     """
 
     def __init__(
@@ -98,6 +99,7 @@ class S3ObjectStore(ObjectStore):
         backoff_cap: float = 5.0,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        list_page_size: int = 1000,
     ) -> None:
         if not bucket:
             raise ValueError("S3 bucket name is empty")
@@ -113,6 +115,7 @@ class S3ObjectStore(ObjectStore):
         self._backoff_cap = backoff_cap
         self._timeouts = (connect_timeout, read_timeout)
         self._max_concurrency = max_concurrency
+        self._list_page_size = list_page_size
         self._slots = asyncio.Semaphore(max_concurrency)
         self._client: Any = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -228,7 +231,11 @@ class S3ObjectStore(ObjectStore):
         token: str | None = None
         strip = len(self.prefix)
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+            kwargs: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Prefix": self.prefix + prefix,
+                "MaxKeys": self._list_page_size,
+            }
             if token:
                 kwargs["ContinuationToken"] = token
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from streamhouse.storage.s3_store import S3ObjectStore
 from tests.support.seaweedfs import SeaweedFS, SeaweedFSError
 
 TEST_BUCKET = "streamhouse-test"
@@ -27,35 +28,38 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
         server.start()
     except SeaweedFSError as exc:
         pytest.fail(str(exc), pytrace=False)
+    server.sync_client().create_bucket(Bucket=TEST_BUCKET)
     try:
         yield server
     finally:
         server.stop()
 
 
+def new_s3_store(server: SeaweedFS, **options: Any) -> S3ObjectStore:
+    """An S3ObjectStore on `server` under a fresh prefix of TEST_BUCKET (caller closes it).
+
+    It finds its credentials in the environment, as in production: use it
+    together with the `seaweedfs_credentials` fixture.
+    """
+    settings: dict[str, Any] = {
+        "endpoint_url": server.endpoint_url,
+        "region": server.region,
+        "path_style": True,
+        **options,
+    }
+    return S3ObjectStore(TEST_BUCKET, f"test-{uuid.uuid4().hex}", **settings)
+
+
 @pytest.fixture
 async def s3_store_factory(
     seaweedfs_credentials: SeaweedFS,
-) -> AsyncIterator[Callable[..., Any]]:
-    """Call with S3ObjectStore keyword options; returns a store under a fresh prefix.
-
-    Credentials reach the store through the environment, as in production.
-    """
-    seaweedfs = seaweedfs_credentials
-    from streamhouse.storage.s3_store import S3ObjectStore
-
+) -> AsyncIterator[Callable[..., S3ObjectStore]]:
+    """Call with S3ObjectStore keyword options; stores are closed after the test."""
     stores: list[S3ObjectStore] = []
 
-    async def make(**options: Any) -> S3ObjectStore:
-        settings: dict[str, Any] = {
-            "endpoint_url": seaweedfs.endpoint_url,
-            "region": seaweedfs.region,
-            "path_style": True,
-        }
-        settings.update(options)
-        store = S3ObjectStore(TEST_BUCKET, f"test-{uuid.uuid4().hex}", **settings)
+    def make(**options: Any) -> S3ObjectStore:
+        store = new_s3_store(seaweedfs_credentials, **options)
         stores.append(store)
-        await store.ensure_bucket()
         return store
 
     yield make
