@@ -31,7 +31,8 @@ async def produce(engine: StorageEngine, topic_id: uuid.UUID, partition: int) ->
         finally:
             slots.release()
         if result.error_code == 0:
-            print(f"ack {partition} {result.base_offset} {len(values)} {digest(values)}", flush=True)
+            line = f"ack {partition} {result.base_offset} {len(values)} {digest(values)}"
+            print(line, flush=True)
 
     while True:
         await slots.acquire()

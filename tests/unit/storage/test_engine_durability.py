@@ -26,7 +26,11 @@ ACKS_BEFORE_KILL = 300
 pytestmark = pytest.mark.slow
 
 
-async def run_driver_and_kill(spec: StoreSpec, topic_id: uuid.UUID) -> list[tuple[int, int, int, str]]:
+Ack = tuple[int, int, int, str]
+"""(partition, base offset, record count, digest of the values)"""
+
+
+async def run_driver_and_kill(spec: StoreSpec, topic_id: uuid.UUID) -> list[Ack]:
     """Start the driver, let it acknowledge appends, SIGKILL it mid-stream; its acks."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.unit.storage.durability_driver",
@@ -34,7 +38,7 @@ async def run_driver_and_kill(spec: StoreSpec, topic_id: uuid.UUID) -> list[tupl
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     assert process.stdout is not None
-    acks: list[tuple[int, int, int, str]] = []
+    acks: list[Ack] = []
     try:
         assert await asyncio.wait_for(process.stdout.readline(), 60) == b"ready\n"
         while len(acks) < ACKS_BEFORE_KILL:

@@ -1,0 +1,195 @@
+"""Benchmark of the storage engine alone (no network): append+commit, cached and uncached reads.
+
+100-byte records in ~16 KiB batches, spread over partitions, several appends in
+flight per partition (as pipelining producers do). Runs on file + SQLite, and on
+SeaweedFS S3 + PostgreSQL with --s3-postgres. Run from the repository root:
+
+    python scripts/bench_storage.py [--records 2000000] [--partitions 8] [--s3-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streamhouse.metadata import MetadataStore, open_metadata_store  # noqa: E402
+from streamhouse.protocol.records import (  # noqa: E402
+    Record,
+    encode_batch,
+    read_batch_header,
+)
+from streamhouse.storage import ObjectStore, open_object_store  # noqa: E402
+from streamhouse.storage.engine import StorageEngine  # noqa: E402
+from streamhouse.storage.settings import defaults_for  # noqa: E402
+
+RECORD_SIZE = 100
+BATCH_BYTES = 16 * 1024
+IN_FLIGHT = 64
+READ_MAX_BYTES = 1024 * 1024
+
+
+class CountingMetadata:
+    """Counts calls per method of the wrapped metadata store (transactions, roughly)."""
+
+    def __init__(self, inner: MetadataStore) -> None:
+        self._inner = inner
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+def make_batch() -> tuple[Any, memoryview, int]:
+    value = b"v" * (RECORD_SIZE - 10)
+    records, size = [], 61
+    while size + RECORD_SIZE + 8 <= BATCH_BYTES:
+        records.append(Record(len(records), 1_700_000_000_000, b"key-%05d" % len(records), value))
+        size += RECORD_SIZE + 8
+    data = encode_batch(records)
+    return read_batch_header(data), memoryview(data), len(records)
+
+
+async def bench_append(engine: StorageEngine, topic_id: uuid.UUID, partitions: int,
+                       total_records: int) -> float:
+    header, view, per_batch = make_batch()
+    batches_per_partition = total_records // per_batch // partitions
+
+    async def produce(partition: int) -> None:
+        slots = asyncio.Semaphore(IN_FLIGHT)
+        tasks = []
+
+        async def one() -> None:
+            try:
+                result = await engine.append(topic_id, partition, [(header, view)])
+                assert result.error_code == 0, result
+            finally:
+                slots.release()
+
+        for _ in range(batches_per_partition):
+            await slots.acquire()
+            tasks.append(asyncio.ensure_future(one()))
+        await asyncio.gather(*tasks)
+
+    for p in range(partitions):
+        await engine.partition_state(topic_id, p)
+    start = time.perf_counter()
+    await asyncio.gather(*(produce(p) for p in range(partitions)))
+    elapsed = time.perf_counter() - start
+    return batches_per_partition * partitions * per_batch / elapsed
+
+
+async def bench_read(engine: StorageEngine, topic_id: uuid.UUID, partitions: int) -> float:
+    records = 0
+    start = time.perf_counter()
+    for p in range(partitions):
+        offset = 0
+        while True:
+            result = await engine.read(topic_id, p, offset, READ_MAX_BYTES)
+            assert result.error_code == 0
+            if not result.batches:
+                break
+            for batch in result.batches:
+                records += int.from_bytes(batch[57:61], "big")
+            offset = read_batch_header(result.batches[-1]).last_offset + 1
+    return records / (time.perf_counter() - start)
+
+
+async def run(name: str, metadata_url: str, object_url: str, args: argparse.Namespace,
+              **object_options: Any) -> None:
+    metadata = await open_metadata_store(metadata_url)
+    objects: ObjectStore = open_object_store(object_url, **object_options)
+    if hasattr(objects, "ensure_bucket"):
+        await objects.ensure_bucket()
+    counting = CountingMetadata(metadata)
+    settings = defaults_for(object_url)
+    topic_id = (await metadata.create_topic("bench", args.partitions, {})).topic_id
+    writer = StorageEngine(counting, objects, settings, node_id=1)  # type: ignore[arg-type]
+    append_rate = await bench_append(writer, topic_id, args.partitions, args.records)
+    await writer.flush()
+    segments = writer.segments_committed
+    calls_during_append = dict(counting.calls)
+    cached_rate = await bench_read(writer, topic_id, args.partitions)
+    await writer.close()
+
+    cold = StorageEngine(metadata, objects, settings, node_id=2)
+    uncached_rate = await bench_read(cold, topic_id, args.partitions)
+    cold_gets = cold.object_reads
+    await cold.close()
+    await objects.close()
+    await metadata.close()
+
+    print(f"== {name}: {args.records:,} records of {RECORD_SIZE} B, {args.partitions} partitions, "
+          f"{IN_FLIGHT} appends in flight per partition, settings {settings}")
+    print(f"append+commit      {append_rate:>12,.0f} records/s   ({segments} segments)")
+    print(f"cached read        {cached_rate:>12,.0f} records/s")
+    print(f"uncached read      {uncached_rate:>12,.0f} records/s   ({cold_gets} ranged GETs)")
+    commits = calls_during_append.get("commit_segment", 0)
+    others = sum(calls_during_append.values()) - commits
+    print(f"metadata calls per sealed segment during append: "
+          f"{commits / max(segments, 1):.2f} commit_segment + {others} other calls in total "
+          f"({calls_during_append})")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=2_000_000)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--s3-postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "objects").mkdir()
+        await run("file + SQLite", f"sqlite://{tmp}/meta.db", f"file://{tmp}/objects", args)
+    if args.s3_postgres:
+        await run_s3_postgres(args)
+
+
+async def run_s3_postgres(args: argparse.Namespace) -> None:
+    import os
+
+    import asyncpg
+
+    from tests.support.seaweedfs import SeaweedFS
+
+    database = f"sh_bench_{uuid.uuid4().hex[:12]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{database}"')
+    await conn.close()
+    server = SeaweedFS()
+    server.start()
+    os.environ["AWS_ACCESS_KEY_ID"] = server.access_key
+    os.environ["AWS_SECRET_ACCESS_KEY"] = server.secret_key
+    try:
+        await run(
+            "SeaweedFS S3 + PostgreSQL",
+            f"postgresql://postgres@127.0.0.1:5432/{database}",
+            "s3://bench/run",
+            args,
+            endpoint_url=server.endpoint_url, region=server.region, path_style=True,
+        )
+    finally:
+        server.cleanup()
+        conn = await asyncpg.connect(admin)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await conn.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
