@@ -4,7 +4,7 @@
 flight per partition (as pipelining producers do). Runs on file + SQLite, and on
 SeaweedFS S3 + PostgreSQL with --s3-postgres. Run from the repository root:
 
-    python scripts/bench_storage.py [--records 2000000] [--partitions 8] [--s3-postgres]
+    python scripts/bench_storage.py [--records N] [--partitions P] [--in-flight K] [--s3-postgres]
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from streamhouse.storage.settings import defaults_for  # noqa: E402
 
 RECORD_SIZE = 100
 BATCH_BYTES = 16 * 1024
-IN_FLIGHT = 64
 READ_MAX_BYTES = 1024 * 1024
 
 
@@ -66,21 +65,26 @@ def make_batch() -> tuple[Any, memoryview, int]:
     return read_batch_header(data), memoryview(data), len(records)
 
 
-async def bench_append(engine: StorageEngine, topic_id: uuid.UUID, partitions: int,
-                       total_records: int) -> float:
+async def bench_append(engine: StorageEngine, topic_id: uuid.UUID, args: argparse.Namespace
+                       ) -> tuple[float, float]:
+    """(records/s, mean append latency in ms) with `args.in_flight` appends per partition."""
+    partitions = args.partitions
     header, view, per_batch = make_batch()
-    batches_per_partition = total_records // per_batch // partitions
+    batches_per_partition = args.records // per_batch // partitions
+    latencies: list[float] = []
 
     async def produce(partition: int) -> None:
-        slots = asyncio.Semaphore(IN_FLIGHT)
+        slots = asyncio.Semaphore(args.in_flight)
         tasks = []
 
         async def one() -> None:
+            began = time.perf_counter()
             try:
                 result = await engine.append(topic_id, partition, [(header, view)])
                 assert result.error_code == 0, result
             finally:
                 slots.release()
+            latencies.append(time.perf_counter() - began)
 
         for _ in range(batches_per_partition):
             await slots.acquire()
@@ -92,7 +96,8 @@ async def bench_append(engine: StorageEngine, topic_id: uuid.UUID, partitions: i
     start = time.perf_counter()
     await asyncio.gather(*(produce(p) for p in range(partitions)))
     elapsed = time.perf_counter() - start
-    return batches_per_partition * partitions * per_batch / elapsed
+    rate = batches_per_partition * partitions * per_batch / elapsed
+    return rate, 1000 * sum(latencies) / len(latencies)
 
 
 async def bench_read(engine: StorageEngine, topic_id: uuid.UUID, partitions: int) -> float:
@@ -121,7 +126,7 @@ async def run(name: str, metadata_url: str, object_url: str, args: argparse.Name
     settings = defaults_for(object_url)
     topic_id = (await metadata.create_topic("bench", args.partitions, {})).topic_id
     writer = StorageEngine(counting, objects, settings, node_id=1)  # type: ignore[arg-type]
-    append_rate = await bench_append(writer, topic_id, args.partitions, args.records)
+    append_rate, latency_ms = await bench_append(writer, topic_id, args)
     await writer.flush()
     segments = writer.segments_committed
     calls_during_append = dict(counting.calls)
@@ -136,8 +141,9 @@ async def run(name: str, metadata_url: str, object_url: str, args: argparse.Name
     await metadata.close()
 
     print(f"== {name}: {args.records:,} records of {RECORD_SIZE} B, {args.partitions} partitions, "
-          f"{IN_FLIGHT} appends in flight per partition, settings {settings}")
-    print(f"append+commit      {append_rate:>12,.0f} records/s   ({segments} segments)")
+          f"{args.in_flight} appends in flight per partition, settings {settings}")
+    print(f"append+commit      {append_rate:>12,.0f} records/s   ({segments} segments, "
+          f"mean append latency {latency_ms:.1f} ms)")
     print(f"cached read        {cached_rate:>12,.0f} records/s")
     print(f"uncached read      {uncached_rate:>12,.0f} records/s   ({cold_gets} ranged GETs)")
     commits = calls_during_append.get("commit_segment", 0)
@@ -150,7 +156,9 @@ async def run(name: str, metadata_url: str, object_url: str, args: argparse.Name
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=2_000_000)
-    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--partitions", type=int, default=16)
+    parser.add_argument("--in-flight", type=int, default=16,
+                        help="appends in flight per partition (pipelining producers)")
     parser.add_argument("--s3-postgres", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,6 +10,7 @@ check is never served, and the failure names the object in the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class ReadPath:
         self._cache = cache
         self._views = views
         self._loading: dict[tuple[str, int, int], asyncio.Future[memoryview]] = {}
+        self._prefetches: set[asyncio.Task[None]] = set()
         self.object_reads = 0
 
     async def read(
@@ -122,6 +124,7 @@ class ReadPath:
             )
             if not locations:
                 break
+            self._prefetch(locations, max_bytes - total, view.leader_epoch)
             for location in locations:
                 if location.base_offset > position and batches:
                     return result
@@ -142,6 +145,26 @@ class ReadPath:
                 if position >= end:
                     break
         return result
+
+    def _prefetch(self, locations: list[ChunkLocation], budget: int, leader_epoch: int) -> None:
+        """Start the GETs of the chunks this read will need, and of one more (read-ahead for
+        sequential consumers), so their latencies overlap instead of adding up."""
+        budget -= locations[0].byte_length
+        for location in locations[1:]:
+            key = location.object_key, location.byte_start, location.byte_length
+            if key not in self._loading and self._cache.get(*key) is None:
+                task = asyncio.get_running_loop().create_task(
+                    self._quiet_load(location, leader_epoch)
+                )
+                self._prefetches.add(task)
+                task.add_done_callback(self._prefetches.discard)
+            if budget <= 0:
+                break  # that one was the read-ahead
+            budget -= location.byte_length
+
+    async def _quiet_load(self, location: ChunkLocation, leader_epoch: int) -> None:
+        with contextlib.suppress(Exception):  # the read reports it when it gets there
+            await self.chunk_bytes(location, leader_epoch)
 
     @staticmethod
     def _failed(result: ReadResult, reason: str, *args: object) -> ReadResult:
