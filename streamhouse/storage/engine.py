@@ -28,7 +28,7 @@ from streamhouse.storage.segment import SEGMENT_SUFFIX, SealedSegment
 from streamhouse.storage.settings import StorageSettings
 from streamhouse.storage.timestamps import max_timestamp_in_chunk, offset_for_timestamp_in_chunk
 from streamhouse.storage.wakeups import CommitNotifier
-from streamhouse.storage.write_path import AppendResult, WritePath
+from streamhouse.storage.write_path import AppendResult, WritePath, detached
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ class StorageEngine:
             return AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR)
         if not batches:
             raise ValueError("append needs at least one batch")
+        view = self._views.cached((topic_id, partition))
+        if view is None or view.stale:
+            # The caller reuses its request buffer once we suspend: keep our own copy first.
+            batches = detached(batches)
         try:
             view = await self._views.get(topic_id, partition)
         except Exception as exc:

@@ -126,15 +126,20 @@ class ReadPath:
                 break
             self._prefetch(locations, max_bytes - total, view.leader_epoch)
             for location in locations:
-                if location.base_offset > position and batches:
-                    return result
+                if location.base_offset > position:
+                    if batches:
+                        return result
+                    # The rows below were dropped: another broker moved the log start.
+                    moved = await self._past_log_start(topic_id, partition, position)
+                    if moved is not None:
+                        return moved
                 try:
                     data = await self.chunk_bytes(location, view.leader_epoch)
                 except ObjectNotFound:
-                    # Deleted by garbage collection after the log start moved past it.
-                    refreshed = await self._views.refresh(topic_id, partition)
-                    if refreshed is not None and position < refreshed.log_start_offset:
-                        return _result(refreshed, StorageErrorCode.OFFSET_OUT_OF_RANGE)
+                    # Deleted by garbage collection after the log start moved past it?
+                    moved = await self._past_log_start(topic_id, partition, position)
+                    if moved is not None:
+                        return moved
                     return self._failed(result, "object %s is missing", location.object_key)
                 except (ObjectStoreError, CorruptChunk) as exc:
                     return self._failed(result, "%r", exc)
@@ -145,6 +150,15 @@ class ReadPath:
                 if position >= end:
                     break
         return result
+
+    async def _past_log_start(
+        self, topic_id: uuid.UUID, partition: int, offset: int
+    ) -> ReadResult | None:
+        """OFFSET_OUT_OF_RANGE if the stored log start has moved past `offset`, else None."""
+        refreshed = await self._views.refresh(topic_id, partition)
+        if refreshed is not None and offset < refreshed.log_start_offset:
+            return _result(refreshed, StorageErrorCode.OFFSET_OUT_OF_RANGE)
+        return None
 
     def _prefetch(self, locations: list[ChunkLocation], budget: int, leader_epoch: int) -> None:
         """Start the GETs of the chunks this read will need, and of one more (read-ahead for
@@ -273,14 +287,17 @@ def _take_batches(
     return total >= max_bytes, total
 
 
-def _verified_and_patched(location: ChunkLocation, raw: bytes, leader_epoch: int) -> bytearray:
+def _verified_and_patched(
+    location: ChunkLocation, raw: bytes | bytearray, leader_epoch: int
+) -> bytearray:
     """Check every batch of a chunk read from the object store and patch its offsets."""
     if len(raw) != location.byte_length:
         raise CorruptChunk(
             f"object {location.object_key} [{location.byte_start}+{location.byte_length}]: "
             f"short read of {len(raw)} bytes"
         )
-    buffer = bytearray(raw)
+    # A store that hands out a bytearray saves a copy (fresh memory costs page faults).
+    buffer = raw if isinstance(raw, bytearray) else bytearray(raw)
     view = memoryview(buffer)
     position = 0
     next_offset = location.base_offset

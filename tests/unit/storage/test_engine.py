@@ -249,3 +249,48 @@ async def test_garbage_below_log_start_is_collected(
     assert await engine.collect_garbage(grace_ms=0) == 2
     assert len([info.key async for info in objects.list()]) == 1
     assert values_of(await read_all(engine, topic_id, 0, 2)) == [(2, payload(0, 2))]
+
+
+async def test_objects_of_a_deleted_topic_are_collected(
+    engine: StorageEngine, metadata: MetadataStore, objects: ObjectStore
+) -> None:
+    doomed, kept = await new_topic(metadata), await new_topic(metadata)
+    await engine.append(doomed, 0, [make_batch([b"gone"])])
+    await engine.append(kept, 0, [make_batch([b"stays"])])
+    await metadata.delete_topic(doomed)
+    engine.forget_topic(doomed)
+    assert await engine.collect_garbage(grace_ms=0) == 1
+    assert len([info async for info in objects.list()]) == 1
+    assert values_of(await read_all(engine, kept, 0)) == [(0, b"stays")]
+    result = await engine.read(doomed, 0, 0, 1 << 20)
+    assert result.error_code == StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+async def test_log_start_moved_by_another_engine_reads_out_of_range(
+    engine_factory: Callable[..., StorageEngine], metadata: MetadataStore
+) -> None:
+    writer = engine_factory(node_id=1)
+    topic_id = await new_topic(metadata)
+    for b in range(3):
+        await writer.append(topic_id, 0, [make_batch([payload(0, b)])])
+    stale = engine_factory(StorageSettings(cache_bytes=0), node_id=2)
+    assert (await stale.partition_state(topic_id, 0)).log_start_offset == 0
+    await writer.delete_records(topic_id, 0, 2)
+    await writer.collect_garbage(grace_ms=0)
+    for offset in (0, 1):  # its view still says log start 0; the store knows better
+        result = await stale.read(topic_id, 0, offset, 1 << 20)
+        assert (result.error_code, result.log_start_offset) == (1, 2)
+    assert values_of((await stale.read(topic_id, 0, 2, 1 << 20)).batches) == [(2, payload(0, 2))]
+
+
+async def test_append_keeps_its_own_copy_of_the_request_buffer(
+    engine: StorageEngine, metadata: MetadataStore
+) -> None:
+    topic_id = await new_topic(metadata)
+    header, view = make_batch([b"original"])
+    request = bytearray(view)  # the broker's reusable receive buffer
+    pending = asyncio.ensure_future(engine.append(topic_id, 0, [(header, memoryview(request))]))
+    await asyncio.sleep(0)  # the append is now waiting (view load or commit)
+    request[:] = bytes(len(request))  # the next request overwrites the buffer
+    assert (await pending).error_code == 0
+    assert values_of(await read_all(engine, topic_id, 0)) == [(0, b"original")]
