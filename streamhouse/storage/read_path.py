@@ -306,8 +306,6 @@ def _verified_and_patched(
         while position < len(buffer):
             header = read_batch_header(view, position)
             length = header.batch_length + LOG_OVERHEAD
-            if position + length > len(buffer):
-                raise RecordsError("batch runs past the end of the chunk")
             validate_batch(header, view[position : position + length])
             patch_batch(buffer, position, next_offset, leader_epoch)
             next_offset += header.offset_count

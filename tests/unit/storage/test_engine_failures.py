@@ -37,7 +37,7 @@ async def write_one_segment(engine: StorageEngine, metadata: MetadataStore) -> u
     return topic_id
 
 
-@pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "length field", "tiny length"])
 async def test_corrupt_object_is_detected_by_crc_and_never_served(
     damage: str,
     engine_factory: Callable[..., StorageEngine],
@@ -50,8 +50,12 @@ async def test_corrupt_object_is_detected_by_crc_and_never_served(
     data = bytearray(await objects.get_range(key, 0, size))
     if damage == "flipped byte":
         data[size // 2] ^= 0x40
-    else:
+    elif damage == "truncated":
         del data[size - 10 :]
+    elif damage == "length field":  # the batch claims to run past the end of the chunk
+        data[9] ^= 0x10
+    else:
+        data[8:12] = (3).to_bytes(4, "big")
     await objects.put(key, data)
 
     reader = engine_factory(node_id=2)  # a cold cache: the bytes come from the object
