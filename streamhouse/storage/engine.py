@@ -154,14 +154,22 @@ class StorageEngine:
         )
 
     async def wait_for_data(self, positions: Mapping[PartitionKey, int], timeout_s: float) -> bool:
-        """Wait until some partition's high watermark passes its position (the next offset
-        the fetcher wants). True at once if one already has, False after `timeout_s`.
+        """Wait until some partition's high watermark rises above its position.
 
-        Woken by this engine's commits; a multi-broker deployment also calls
-        `refresh_partition` for the watched partitions before waiting.
+        A Fetch long-poll passes, per partition, the high watermark its last read
+        reported (max(fetch offset, high watermark)): then this returns True as
+        soon as a commit adds data it has not seen, at once if one slipped in
+        since that read, and False after `timeout_s`. (Passing the fetch offset
+        instead would return at once whenever some data, too little for
+        min_bytes, is already there.) Woken by this engine's commits; a
+        multi-broker deployment also calls `refresh_partition` for the watched
+        partitions periodically while it waits.
         """
-        for (topic_id, partition), position in positions.items():
-            view = await self._views.get(topic_id, partition)
+        for topic_id, partition in positions:
+            await self._views.get(topic_id, partition)
+        # From here to the registration in `wait` nothing suspends: no commit slips between.
+        for key, position in positions.items():
+            view = self._views.cached(key)
             if view is not None and view.high_watermark > position:
                 return True
         if timeout_s <= 0:
