@@ -10,17 +10,36 @@ serialization failures that happen anyway are retried by SQLMetadataStore.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 
-from streamhouse.metadata.sql_store import Row, SQLMetadataStore, Transaction
+from streamhouse.metadata.commit import CommitPlan
+from streamhouse.metadata.model import SegmentToCommit
+from streamhouse.metadata.sql_store import (
+    CHUNK_ROW_COLUMNS,
+    PRODUCER_ROW_COLUMNS,
+    UPSERT_PRODUCER_STATE,
+    Row,
+    SQLMetadataStore,
+    Transaction,
+    index_rows,
+    partition_rows,
+    producer_rows,
+)
 from streamhouse.metadata.store import MetadataUnavailable
+
+T = TypeVar("T")
 
 MIGRATION_LOCK_KEY = 0x5354_484F_5553_45
 """pg_advisory_xact_lock key that serializes schema migrations ("STHOUSE")."""
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release (one round trip per use): the store never
+    leaves session state behind (its advisory locks are transaction-scoped, and it
+    sets no session variables and listens to nothing)."""
 
 
 class _PostgresTransaction(Transaction):
@@ -51,7 +70,12 @@ class _PostgresTransaction(Transaction):
     ) -> tuple[str, list[Any]]:
         arrays = ", ".join(f"${first_param + i}::{t}[]" for i, t in enumerate(types))
         condition = f"({', '.join(columns)}) IN (SELECT * FROM unnest({arrays}))"
-        return condition, [[row[i] for row in rows] for i in range(len(columns))]
+        return condition, _columns(rows, len(columns))
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows transposed into one array per column, for unnest()."""
+    return [[row[i] for row in rows] for i in range(width)]
 
 
 class PostgresMetadataStore(SQLMetadataStore):
@@ -66,7 +90,8 @@ class PostgresMetadataStore(SQLMetadataStore):
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=self.min_size, max_size=self.max_size
+                self.dsn, min_size=self.min_size, max_size=self.max_size,
+                reset=_keep_session,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise MetadataUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
@@ -77,17 +102,44 @@ class PostgresMetadataStore(SQLMetadataStore):
             await self._pool.close()
             self._pool = None
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self, write: bool, snapshot: bool = True) -> AsyncIterator[Transaction]:
+    async def _in_transaction(
+        self, write: bool, snapshot: bool, fn: Callable[[Transaction], Awaitable[T]]
+    ) -> T:
         if self._pool is None:
             raise asyncpg.InterfaceError("the metadata store is not open")
         async with self._pool.acquire() as conn:
+            tx = _PostgresTransaction(conn)
             if not (write or snapshot):
-                yield _PostgresTransaction(conn)
-                return
+                return await fn(tx)
             isolation = "read_committed" if write else "repeatable_read"
             async with conn.transaction(isolation=isolation, readonly=not write):
-                yield _PostgresTransaction(conn)
+                return await fn(tx)
+
+    async def _write_plan(self, tx: Transaction, segment: SegmentToCommit,
+                          plan: CommitPlan) -> None:
+        """The whole write side of a commit as one statement: one round trip."""
+        chunks, partitions, producers = index_rows(plan), partition_rows(plan), producer_rows(plan)
+        await tx.execute(
+            "WITH new_object AS ("
+            " INSERT INTO objects (object_key, size, created_ms) VALUES ($1, $2, $3)"
+            " RETURNING object_id),"
+            f" new_chunks AS (INSERT INTO chunks ({CHUNK_ROW_COLUMNS}, object_id)"
+            " SELECT r.*, new_object.object_id FROM new_object, unnest($4::uuid[], $5::int4[],"
+            " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int4[], $11::int8[],"
+            " $12::int8[]) AS r),"
+            # No transactions are tracked yet: the last stable offset follows the HWM.
+            " advanced AS (UPDATE partitions SET high_watermark = u.hwm,"
+            " last_stable_offset = u.hwm, max_timestamp = u.max_timestamp"
+            " FROM unnest($13::uuid[], $14::int4[], $15::int8[], $16::int8[])"
+            " AS u(topic_id, partition, hwm, max_timestamp)"
+            " WHERE partitions.topic_id = u.topic_id AND partitions.partition = u.partition),"
+            f" producers AS (INSERT INTO producer_states ({PRODUCER_ROW_COLUMNS})"
+            " SELECT * FROM unnest($17::uuid[], $18::int4[], $19::int8[], $20::int4[],"
+            f" $21::text[], $22::int8[]) {UPSERT_PRODUCER_STATE})"
+            " SELECT 1",
+            segment.object_key, segment.object_size, segment.created_ms,
+            *_columns(chunks, 9), *_columns(partitions, 4), *_columns(producers, 6),
+        )
 
     async def _lock_migrations(self, tx: Transaction) -> None:
         await tx.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)

@@ -9,13 +9,13 @@ rewrites them to its numbered `?n` form.
 from __future__ import annotations
 
 import abc
-import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from streamhouse.metadata.commit import (
+    CommitPlan,
     PartitionCursor,
     PartitionKey,
     ProducerKey,
@@ -38,6 +38,7 @@ from streamhouse.metadata.store import (
     MetadataError,
     MetadataStore,
     MetadataUnavailable,
+    ObjectAlreadyCommitted,
     TopicAlreadyExists,
     UnknownTopic,
 )
@@ -117,14 +118,15 @@ class SQLMetadataStore(MetadataStore):
 
     # -- driver seam -------------------------------------------------------------
     @abc.abstractmethod
-    def _transaction(
-        self, write: bool, snapshot: bool = True
-    ) -> contextlib.AbstractAsyncContextManager[Transaction]:
-        """A transaction that commits on normal exit and rolls back on exception.
+    async def _in_transaction(
+        self, write: bool, snapshot: bool, fn: Callable[[Transaction], Awaitable[T]]
+    ) -> T:
+        """Run `fn` in a transaction that commits if it returns and rolls back if it raises.
 
         `write` transactions take the write lock up front (SQLite: BEGIN IMMEDIATE);
         read transactions see one consistent snapshot, unless `snapshot` is False:
-        then the reads are single statements run without BEGIN/COMMIT round trips.
+        then `fn` runs a single statement without BEGIN/COMMIT round trips.
+        `fn` awaits nothing but its transaction's methods.
         """
 
     @abc.abstractmethod
@@ -132,7 +134,7 @@ class SQLMetadataStore(MetadataStore):
         """A deadlock or serialization failure: the whole transaction may be rerun."""
 
     @abc.abstractmethod
-    def _is_unique_violation(self, exc: BaseException) -> bool: ...
+    def _is_unique_violation(self, exc: BaseException | None) -> bool: ...
 
     @abc.abstractmethod
     def _is_unavailable(self, exc: BaseException) -> bool:
@@ -142,14 +144,39 @@ class SQLMetadataStore(MetadataStore):
     async def _lock_migrations(self, tx: Transaction) -> None:
         """Serialize concurrent migration runs from several processes."""
 
+    async def _write_plan(self, tx: Transaction, segment: SegmentToCommit,
+                          plan: CommitPlan) -> None:
+        """Store a planned commit: the object, its index rows, the advanced partitions
+        and the producer states. A backend may do it in fewer round trips."""
+        object_id = await tx.fetchval(
+            "INSERT INTO objects (object_key, size, created_ms) VALUES ($1, $2, $3)"
+            " RETURNING object_id",
+            segment.object_key, segment.object_size, segment.created_ms,
+        )
+        await tx.executemany(
+            f"INSERT INTO chunks ({CHUNK_ROW_COLUMNS}, object_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            [(*row, object_id) for row in index_rows(plan)],
+        )
+        # No transactions are tracked yet: the last stable offset follows the high watermark.
+        await tx.executemany(
+            "UPDATE partitions SET high_watermark = $3, last_stable_offset = $3,"
+            " max_timestamp = $4 WHERE topic_id = $1 AND partition = $2",
+            partition_rows(plan),
+        )
+        await tx.executemany(
+            f"INSERT INTO producer_states ({PRODUCER_ROW_COLUMNS})"
+            f" VALUES ($1, $2, $3, $4, $5, $6) {UPSERT_PRODUCER_STATE}",
+            producer_rows(plan),
+        )
+
     # -- running transactions ------------------------------------------------------
     async def _run(
         self, write: bool, fn: Callable[[Transaction], Awaitable[T]], snapshot: bool = True
     ) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with self._transaction(write, snapshot) as tx:
-                    return await fn(tx)
+                return await self._in_transaction(write, snapshot, fn)
             except MetadataError:
                 raise
             except Exception as exc:
@@ -340,7 +367,7 @@ class SQLMetadataStore(MetadataStore):
 
     async def get_broker_configs(self) -> dict[str, str]:
         rows = await self._query(lambda tx: tx.fetch("SELECT name, value FROM broker_configs"))
-        return dict(rows)
+        return {name: value for name, value in rows}
 
     async def alter_broker_configs(
         self, changes: dict[str, str | None], replace: bool = False
@@ -365,7 +392,17 @@ class SQLMetadataStore(MetadataStore):
         return None if row is None else _partition_state(row)
 
     async def commit_segment(self, segment: SegmentToCommit) -> SegmentCommitResult:
-        return await self._write(lambda tx: _commit_segment(tx, segment))
+        """See MetadataStore.commit_segment; raises ObjectAlreadyCommitted for a key that
+        is already recorded, and ValueError for a chunk that must be split around a
+        rejected batch but lacks BatchInfo.byte_length."""
+        try:
+            return await self._write(
+                lambda tx: _commit_segment(tx, segment, self._write_plan)
+            )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise ObjectAlreadyCommitted(segment.object_key) from exc
+            raise
 
     async def find_chunks(
         self, topic_id: uuid.UUID, partition: int, offset: int, limit: int
@@ -496,6 +533,7 @@ class SQLMetadataStore(MetadataStore):
 
     # -- consumer group offsets --------------------------------------------------------
     async def commit_offsets(self, group_id: str, offsets: Iterable[CommittedOffset]) -> None:
+        """Upsert the offsets; a commit_timestamp_ms of 0 is stored as now."""
         rows = [
             (group_id, o.topic, o.partition, o.offset, o.leader_epoch, o.metadata,
              o.commit_timestamp_ms or now_ms(), o.expire_timestamp_ms)
@@ -604,6 +642,13 @@ class SQLMetadataStore(MetadataStore):
             producer_id,
         ))
 
+    async def expire_producer_states(self, now_ms: int, expiration_ms: int) -> int:
+        # Kafka's rule: expired once now - lastTimestamp >= producer.id.expiration.ms.
+        # A producer whose state is gone is accepted again at any sequence.
+        return await self._write(lambda tx: tx.execute(
+            "DELETE FROM producer_states WHERE last_timestamp <= $1", now_ms - expiration_ms
+        ))
+
 
 # -- transaction functions shared by several methods -------------------------------------
 
@@ -668,7 +713,11 @@ async def _first_chunk_reaching(
     return None if row is None else ChunkLocation(*row)
 
 
-async def _commit_segment(tx: Transaction, segment: SegmentToCommit) -> SegmentCommitResult:
+async def _commit_segment(
+    tx: Transaction,
+    segment: SegmentToCommit,
+    write_plan: Callable[[Transaction, SegmentToCommit, CommitPlan], Awaitable[None]],
+) -> SegmentCommitResult:
     keys = partition_keys(segment)
     partitions: dict[PartitionKey, PartitionCursor] = {}
     if keys:
@@ -697,35 +746,40 @@ async def _commit_segment(tx: Transaction, segment: SegmentToCommit) -> SegmentC
 
     plan = plan_commit(segment, partitions, producers)
 
-    object_id = await tx.fetchval(
-        "INSERT INTO objects (object_key, size, created_ms) VALUES ($1, $2, $3)"
-        " RETURNING object_id",
-        segment.object_key, segment.object_size, segment.created_ms,
-    )
-    await tx.executemany(
-        "INSERT INTO chunks (topic_id, partition, last_offset, base_offset, object_id,"
-        " byte_start, byte_length, batch_count, max_timestamp, cumulative_max_timestamp)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        [(r.topic_id, r.partition, r.last_offset, r.base_offset, object_id, r.byte_start,
-          r.byte_length, r.batch_count, r.max_timestamp, r.cumulative_max_timestamp)
-         for r in plan.index_rows],
-    )
-    # No transactions are tracked yet, so the last stable offset follows the high watermark.
-    await tx.executemany(
-        "UPDATE partitions SET high_watermark = $3, last_stable_offset = $3, max_timestamp = $4"
-        " WHERE topic_id = $1 AND partition = $2",
-        [(k[0], k[1], c.high_watermark, c.max_timestamp) for k, c in plan.partitions.items()],
-    )
-    await tx.executemany(
-        "INSERT INTO producer_states (topic_id, partition, producer_id, producer_epoch,"
-        " batches, last_timestamp) VALUES ($1, $2, $3, $4, $5, $6)"
-        " ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET"
-        " producer_epoch = excluded.producer_epoch, batches = excluded.batches,"
-        " last_timestamp = excluded.last_timestamp",
-        [(k[0], k[1], k[2], e.producer_epoch, e.encode(), e.last_timestamp)
-         for k, e in plan.producers.items()],
-    )
+    await write_plan(tx, segment, plan)
     return plan.result
+
+
+CHUNK_ROW_COLUMNS = (
+    "topic_id, partition, last_offset, base_offset, byte_start, byte_length, batch_count,"
+    " max_timestamp, cumulative_max_timestamp"
+)
+PRODUCER_ROW_COLUMNS = (
+    "topic_id, partition, producer_id, producer_epoch, batches, last_timestamp"
+)
+UPSERT_PRODUCER_STATE = (
+    "ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET"
+    " producer_epoch = excluded.producer_epoch, batches = excluded.batches,"
+    " last_timestamp = excluded.last_timestamp"
+)
+
+
+def index_rows(plan: CommitPlan) -> list[tuple[Any, ...]]:
+    """Rows of CHUNK_ROW_COLUMNS."""
+    return [(r.topic_id, r.partition, r.last_offset, r.base_offset, r.byte_start,
+             r.byte_length, r.batch_count, r.max_timestamp, r.cumulative_max_timestamp)
+            for r in plan.index_rows]
+
+
+def partition_rows(plan: CommitPlan) -> list[tuple[Any, ...]]:
+    """(topic_id, partition, high_watermark, max_timestamp) of each advanced partition."""
+    return [(k[0], k[1], c.high_watermark, c.max_timestamp) for k, c in plan.partitions.items()]
+
+
+def producer_rows(plan: CommitPlan) -> list[tuple[Any, ...]]:
+    """Rows of PRODUCER_ROW_COLUMNS."""
+    return [(k[0], k[1], k[2], e.producer_epoch, e.encode(), e.last_timestamp)
+            for k, e in plan.producers.items()]
 
 
 def _partition_state(row: Row) -> PartitionState:

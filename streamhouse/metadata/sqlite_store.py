@@ -1,7 +1,9 @@
 """SQLite backend: one connection owned by one worker thread, WAL journal.
 
-Every statement runs on a dedicated single-thread executor so the event loop never
-waits on the disk; an asyncio lock keeps one transaction at a time on the connection.
+Every transaction runs whole on a dedicated single-thread executor that owns the
+connection, so the event loop never waits on the disk and transactions never
+interleave: the shared transaction functions are coroutines that never suspend
+here, and are driven to completion on that thread.
 Writes begin with BEGIN IMMEDIATE, taking SQLite's write lock up front, so several
 processes sharing the file serialize their read-check-write transactions instead of
 failing on lock upgrades.
@@ -21,9 +23,9 @@ import functools
 import re
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from streamhouse.metadata.sql_store import Row, SQLMetadataStore, Transaction
 
@@ -32,6 +34,7 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 """How long a statement waits for another process's write lock before giving up."""
 
+_UNAVAILABLE_MESSAGES = ("locked", "busy", "unable to open", "disk I/O", "readonly", "full")
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
@@ -65,31 +68,37 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
+def _complete(awaitable: Awaitable[T]) -> T:
+    """Run a coroutine that never suspends (it awaits only _SQLiteTransaction methods)."""
+    coroutine = cast(Coroutine[Any, Any, T], awaitable)
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()
+    raise RuntimeError("a SQLite transaction function awaited something else than its transaction")
+
+
 class _SQLiteTransaction(Transaction):
-    def __init__(self, store: SQLiteMetadataStore) -> None:
-        self._call = store._call
+    """Runs each statement directly: the whole transaction function runs on the worker thread."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
-        query, params = _sqlite_sql(sql), _bind(args)
-        return await self._call(lambda c: c.execute(query, params).rowcount)
+        return self._conn.execute(_sqlite_sql(sql), _bind(args)).rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        query, params = _sqlite_sql(sql), [_bind(r) for r in rows]
+        params = [_bind(r) for r in rows]
         if params:
-            await self._call(lambda c: c.executemany(query, params))
+            self._conn.executemany(_sqlite_sql(sql), params)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        query, params = _sqlite_sql(sql), _bind(args)
-        return await self._call(lambda c: c.execute(query, params).fetchall())
+        return self._conn.execute(_sqlite_sql(sql), _bind(args)).fetchall()
 
     async def execute_script(self, sql: str) -> None:
-        statements = _split_statements(sql)
-
-        def run(conn: sqlite3.Connection) -> None:
-            for statement in statements:
-                conn.execute(statement)
-
-        await self._call(run)
+        for statement in _split_statements(sql):
+            self._conn.execute(statement)
 
     def in_rows(
         self, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -113,7 +122,6 @@ class SQLiteMetadataStore(SQLMetadataStore):
         self.synchronous = synchronous.upper()
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-metadata")
@@ -129,37 +137,43 @@ class SQLiteMetadataStore(SQLMetadataStore):
         return conn
 
     async def close(self) -> None:
-        if self._executor is None:
+        executor, self._executor = self._executor, None
+        if executor is None:
             return
-        async with self._lock:
-            if self._conn is not None:
-                await self._call(lambda c: c.close())
-            self._executor.shutdown(wait=True)
-            self._conn = self._executor = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        executor.shutdown(wait=True)
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` on the worker thread, which owns the connection."""
         if self._executor is None:
             raise sqlite3.ProgrammingError("the metadata store is not open")
-        conn = self._conn
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, fn, conn  # type: ignore[arg-type]
+            self._executor, fn, self._conn  # type: ignore[arg-type]
         )
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self, write: bool, snapshot: bool = True) -> AsyncIterator[Transaction]:
-        async with self._lock:
-            if not (write or snapshot):
-                yield _SQLiteTransaction(self)
-                return
-            await self._call(lambda c: c.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
+    async def _in_transaction(
+        self, write: bool, snapshot: bool, fn: Callable[[Transaction], Awaitable[T]]
+    ) -> T:
+        # One hop to the worker thread per transaction: BEGIN, every statement and
+        # COMMIT run there back to back, so transactions never interleave.
+        def run(conn: sqlite3.Connection) -> T:
+            bracket = write or snapshot
+            if bracket:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield _SQLiteTransaction(self)
-                await self._call(lambda c: c.execute("COMMIT"))
+                result = _complete(fn(_SQLiteTransaction(conn)))
+                if bracket:
+                    conn.execute("COMMIT")
+                return result
             except BaseException:
                 # Also after a failed COMMIT, which leaves the transaction open.
-                with contextlib.suppress(Exception):
-                    await self._call(_rollback)
+                with contextlib.suppress(sqlite3.Error):
+                    _rollback(conn)
                 raise
+
+        return await self._call(run)
 
     async def _lock_migrations(self, tx: Transaction) -> None:
         """BEGIN IMMEDIATE already holds the database's only write lock."""
@@ -171,4 +185,7 @@ class SQLiteMetadataStore(SQLMetadataStore):
         return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
 
     def _is_unavailable(self, exc: BaseException) -> bool:
-        return isinstance(exc, sqlite3.OperationalError)
+        # Lock timeouts and I/O trouble, not the OperationalErrors of a bad statement.
+        return isinstance(exc, sqlite3.OperationalError) and any(
+            word in str(exc) for word in _UNAVAILABLE_MESSAGES
+        )

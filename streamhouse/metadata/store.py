@@ -39,6 +39,11 @@ class UnknownTopic(MetadataError):
     pass
 
 
+class ObjectAlreadyCommitted(MetadataError):
+    """commit_segment was given an object key that an earlier commit already recorded
+    (e.g. a retry after the first attempt's outcome was lost); nothing was changed."""
+
+
 class MetadataStore(abc.ABC):
     """One async interface over SQLite and PostgreSQL."""
 
@@ -210,3 +215,8 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def bump_producer_epoch(self, producer_id: int) -> int:
         """Increment and return the producer's epoch, resetting its sequence state."""
+
+    @abc.abstractmethod
+    async def expire_producer_states(self, now_ms: int, expiration_ms: int) -> int:
+        """Forget per-partition producer states whose last batch timestamp is older than
+        now - expiration (Kafka's producer.id.expiration.ms); returns how many."""

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from enum import IntEnum
+from typing import Any
 
 import lz4.frame
 import snappy
@@ -114,23 +116,43 @@ def _truncated(name: str) -> RecordsError:
     return RecordsError(CORRUPT_MESSAGE, f"truncated {name} stream")
 
 
-def _gzip_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
+def _concatenated_streams(
+    data: bytes | bytearray | memoryview,
+    max_size: int,
+    name: str,
+    new_decoder: Callable[[], Any],
+    decode: Callable[[Any, bytes | bytearray | memoryview, int], bytes],
+) -> bytes:
+    """Decode one or more back-to-back streams (gzip members, lz4 or zstd frames).
+
+    Each decoder must expose `eof` and `unused_data`; `decode(decoder, data, limit)`
+    returns at most `limit` bytes where the codec allows bounding the output.
+    """
     parts: list[bytes] = []
     total = 0
-    rest: bytes | memoryview = data
+    rest = data
     while True:
-        # wbits 32+: accept gzip or zlib headers
-        inflater = zlib.decompressobj(32 + zlib.MAX_WBITS)
-        part = inflater.decompress(rest, max_size - total + 1)
+        decoder = new_decoder()
+        part = decode(decoder, rest, max_size - total + 1)
         total += len(part)
         if total > max_size:
             raise _too_large(max_size)
-        if not inflater.eof:
-            raise _truncated("gzip")
+        if not decoder.eof:
+            raise _truncated(name)
         parts.append(part)
-        rest = inflater.unused_data
+        rest = decoder.unused_data
         if not rest:
             return b"".join(parts)
+
+
+def _gzip_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
+    return _concatenated_streams(
+        data,
+        max_size,
+        "gzip",
+        lambda: zlib.decompressobj(32 + zlib.MAX_WBITS),  # gzip or zlib header
+        lambda decoder, chunk, limit: decoder.decompress(chunk, limit),
+    )
 
 
 def _xerial_compress(data: bytes | bytearray | memoryview) -> bytes:
@@ -196,21 +218,13 @@ def _lz4_decompress(data: bytes | bytearray | memoryview, max_size: int) -> byte
 
 
 def _lz4_frames(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
-    parts: list[bytes] = []
-    total = 0
-    rest: bytes | bytearray | memoryview = data
-    while True:
-        decoder = lz4.frame.LZ4FrameDecompressor()
-        part = decoder.decompress(rest, max_length=max_size - total + 1)
-        total += len(part)
-        if total > max_size:
-            raise _too_large(max_size)
-        if not decoder.eof:
-            raise _truncated("lz4")
-        parts.append(part)
-        rest = decoder.unused_data
-        if not rest:
-            return b"".join(parts)
+    return _concatenated_streams(
+        data,
+        max_size,
+        "lz4",
+        lz4.frame.LZ4FrameDecompressor,
+        lambda decoder, chunk, limit: decoder.decompress(chunk, max_length=limit),
+    )
 
 
 def _lz4_header_checksum_pos(view: memoryview) -> int | None:
@@ -295,25 +309,18 @@ def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> byt
     content_size = zstandard.frame_content_size(data)
     if content_size > max_size:  # -1 when the frame header does not say
         raise _too_large(max_size)
-    parts: list[bytes] = []
-    total = 0
-    rest: bytes | bytearray | memoryview = data
-    decompressor = zstandard.ZstdDecompressor()
-    while True:
-        stream = decompressor.decompressobj()
-        part = stream.decompress(rest)
-        total += len(part)
-        if total > max_size:
-            raise _too_large(max_size)
-        if not stream.eof:
-            raise _truncated("zstd")
-        parts.append(part)
-        rest = stream.unused_data
-        if not rest:
-            return b"".join(parts)
+    # zstd-jni streams frames without a content size, which ZstdDecompressor.decompress
+    # refuses; a decompressobj per frame takes both kinds.
+    return _concatenated_streams(
+        data,
+        max_size,
+        "zstd",
+        zstandard.ZstdDecompressor().decompressobj,
+        lambda decoder, chunk, limit: decoder.decompress(chunk),
+    )
 
 
-_DECODERS = {
+_DECODERS: dict[int, Callable[[bytes | bytearray | memoryview, int], bytes]] = {
     CompressionType.GZIP: _gzip_decompress,
     CompressionType.SNAPPY: _snappy_decompress,
     CompressionType.LZ4: _lz4_decompress,

@@ -137,9 +137,15 @@ def _expand_wrapper(wrapper: LegacyMessage, max_decompressed_size: int) -> list[
         if message.compression:
             raise RecordsError(INVALID_RECORD, "compressed message holds a compressed message")
     if wrapper.magic == 1:
-        # A producer's wrapper offset is often 0, giving a negative base: the
-        # relative offsets then stand as they are, as Kafka's readers do.
-        base = max(wrapper.offset - inner[-1].offset, 0)
+        # Some producers (librdkafka versions, kafka-python) leave the wrapper
+        # offset at 0: the relative offsets then stand as they are, as in Kafka.
+        last = inner[-1].offset
+        if wrapper.offset != 0 and wrapper.offset < last:
+            raise RecordsError(
+                INVALID_RECORD,
+                f"wrapper offset {wrapper.offset} is below its last inner offset {last}",
+            )
+        base = wrapper.offset - last if wrapper.offset else 0
         log_append_time = wrapper.timestamp_type == 1
         for message in inner:
             message.offset += base

@@ -92,7 +92,7 @@ _CONTROL_MASK = 0x20
 _MIN_RECORD_SIZE = 7
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
-_BASE_OFFSET = struct.Struct(">q")
+_INT64 = struct.Struct(">q")
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
@@ -237,12 +237,14 @@ def validate_batch(
     the records are decoded too (decompressing if needed) and must parse
     exactly into `record_count` records.
     """
+    # Plain attribute reads rather than the header's properties: this runs for
+    # every produced batch.
+    length = header.batch_length
     if header.magic != CURRENT_MAGIC:
         raise RecordsError(CORRUPT_MESSAGE, f"record batch has magic {header.magic}, expected 2")
-    if header.batch_length < MIN_BATCH_LENGTH or len(batch) != header.total_size:
+    if length < MIN_BATCH_LENGTH or len(batch) != length + LOG_OVERHEAD:
         raise RecordsError(
-            CORRUPT_MESSAGE,
-            f"record batch length {header.batch_length} does not match its {len(batch)} bytes",
+            CORRUPT_MESSAGE, f"record batch length {length} does not match its {len(batch)} bytes"
         )
     view = batch if isinstance(batch, memoryview) else memoryview(batch)
     crc = crc32c(view[ATTRIBUTES_OFFSET:])
@@ -250,36 +252,24 @@ def validate_batch(
         raise RecordsError(
             CORRUPT_MESSAGE, f"record batch CRC {header.crc:#010x} does not match {crc:#010x}"
         )
-    if header.compression > CompressionType.ZSTD:
-        raise RecordsError(
-            UNSUPPORTED_COMPRESSION_TYPE, f"unknown compression codec {header.compression}"
-        )
-    _check_record_count(header)
-    if check_records:
-        decode_batch(view)
-
-
-def _check_record_count(header: BatchHeader) -> None:
+    codec = header.attributes & _COMPRESSION_MASK
+    if codec > CompressionType.ZSTD:
+        raise RecordsError(UNSUPPORTED_COMPRESSION_TYPE, f"unknown compression codec {codec}")
     count = header.record_count
-    if count < 0 or header.last_offset_delta < 0:
-        raise RecordsError(
-            INVALID_RECORD,
-            f"record batch has record count {count} and last offset delta "
-            f"{header.last_offset_delta}",
-        )
-    if count > header.last_offset_delta + 1:
-        raise RecordsError(
-            INVALID_RECORD,
-            f"record batch holds {count} records in {header.last_offset_delta + 1} offsets",
-        )
+    last_offset_delta = header.last_offset_delta
     if (
-        header.compression == CompressionType.NONE
-        and count * _MIN_RECORD_SIZE > header.batch_length - MIN_BATCH_LENGTH
+        count < 0
+        or last_offset_delta < 0
+        or count > last_offset_delta + 1
+        or (codec == 0 and count * _MIN_RECORD_SIZE > length - MIN_BATCH_LENGTH)
     ):
         raise RecordsError(
             INVALID_RECORD,
-            f"record batch of {header.total_size} bytes cannot hold {count} records",
+            f"record batch of {length + LOG_OVERHEAD} bytes, codec {codec}, cannot hold "
+            f"{count} records with last offset delta {last_offset_delta}",
         )
+    if check_records:
+        decode_batch(view)
 
 
 def validate_produce_batch(header: BatchHeader) -> None:
@@ -305,22 +295,19 @@ def validate_produce_batch(header: BatchHeader) -> None:
         raise RecordsError(INVALID_RECORD, "transactional batch without a producer id")
 
 
-def _writable(buf: bytearray | memoryview, pos: int, need: int) -> memoryview:
-    view = buf if isinstance(buf, memoryview) else memoryview(buf)
-    if view.readonly:
-        raise TypeError("batch buffer is read-only")
-    if pos < 0 or len(view) - pos < need:
+def _check_room(buf: bytearray | memoryview, pos: int, need: int) -> None:
+    # A read-only buffer makes struct.pack_into raise TypeError: a caller error.
+    if pos < 0 or len(buf) - pos < need:
         raise RecordsError(CORRUPT_MESSAGE, f"no {need}-byte record batch at {pos}")
-    return view
 
 
 def patch_batch(
     buf: bytearray | memoryview, pos: int, base_offset: int, partition_leader_epoch: int
 ) -> None:
     """Set base offset and partition leader epoch in place; both lie outside the CRC."""
-    view = _writable(buf, pos, LOG_OVERHEAD + 4)
-    _BASE_OFFSET.pack_into(view, pos, base_offset)
-    _INT32.pack_into(view, pos + LOG_OVERHEAD, partition_leader_epoch)
+    _check_room(buf, pos, LOG_OVERHEAD + 4)
+    _INT64.pack_into(buf, pos, base_offset)
+    _INT32.pack_into(buf, pos + LOG_OVERHEAD, partition_leader_epoch)
 
 
 def set_log_append_time(buf: bytearray | memoryview, pos: int, timestamp_ms: int) -> None:
@@ -329,7 +316,8 @@ def set_log_append_time(buf: bytearray | memoryview, pos: int, timestamp_ms: int
     Record timestamps are left alone: readers take every record's timestamp
     from the batch's max timestamp when the type is LogAppendTime.
     """
-    view = _writable(buf, pos, BATCH_HEADER_SIZE)
+    _check_room(buf, pos, BATCH_HEADER_SIZE)
+    view = buf if isinstance(buf, memoryview) else memoryview(buf)
     header = read_batch_header(view, pos)
     if header.magic != CURRENT_MAGIC or header.batch_length < MIN_BATCH_LENGTH:
         raise RecordsError(CORRUPT_MESSAGE, f"no v2 record batch at {pos}")
@@ -337,7 +325,7 @@ def set_log_append_time(buf: bytearray | memoryview, pos: int, timestamp_ms: int
     if end > len(view):
         raise RecordsError(CORRUPT_MESSAGE, f"record batch at {pos} runs past the buffer")
     _INT16.pack_into(view, pos + ATTRIBUTES_OFFSET, header.attributes | _TIMESTAMP_TYPE_MASK)
-    _BASE_OFFSET.pack_into(view, pos + MAX_TIMESTAMP_OFFSET, timestamp_ms)
+    _INT64.pack_into(view, pos + MAX_TIMESTAMP_OFFSET, timestamp_ms)
     _UINT32.pack_into(view, pos + CRC_OFFSET, crc32c(view[pos + ATTRIBUTES_OFFSET : end]))
 
 
@@ -405,15 +393,16 @@ def _decode_records(data: bytes, header: BatchHeader, log_append_time: int | Non
         key, pos = _read_nullable(data, pos, record_end)
         value, pos = _read_nullable(data, pos, record_end)
         header_count, pos = _read_varint(data, pos)
-        if header_count < 0 or header_count > (record_end - pos) // 2:
-            raise RecordsError(INVALID_RECORD, f"invalid record header count {header_count}")
         headers = []
-        for _ in range(header_count):
-            name, pos = _read_nullable(data, pos, record_end)
-            if name is None:
-                raise RecordsError(INVALID_RECORD, "record header with a null key")
-            header_value, pos = _read_nullable(data, pos, record_end)
-            headers.append(Header(name.decode("utf-8"), header_value))
+        if header_count:
+            if header_count < 0 or header_count > (record_end - pos) // 2:
+                raise RecordsError(INVALID_RECORD, f"invalid record header count {header_count}")
+            for _ in range(header_count):
+                name, pos = _read_nullable(data, pos, record_end)
+                if name is None:
+                    raise RecordsError(INVALID_RECORD, "record header with a null key")
+                header_value, pos = _read_nullable(data, pos, record_end)
+                headers.append(Header(name.decode("utf-8"), header_value))
         if pos != record_end:
             raise RecordsError(
                 INVALID_RECORD,

@@ -10,7 +10,8 @@ Temp files left by a crash are never listed and `cleanup_temp()` removes them.
 Blocking file I/O runs in worker threads; reads use os.pread on file descriptors
 kept in a small LRU so hot segments are not reopened for every range.
 One process owns a root: another process writing the same root would not evict
-this one's cached descriptors.
+this one's cached descriptors. Unlike S3, a key cannot be both an object and a
+"directory" of others ("a" and "a/b"): the second put raises ObjectStoreError.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class FileObjectStore(ObjectStore):
     """
 
     def __init__(self, root: str | os.PathLike[str], *, max_open_files: int = 128) -> None:
+        if max_open_files < 1:
+            raise ValueError("max_open_files must be at least 1")
         self.root = Path(root).absolute()
         self._temp_dir = self.root / TEMP_DIR
         self._max_open_files = max_open_files
@@ -99,6 +102,14 @@ class FileObjectStore(ObjectStore):
     # -- blocking work, run in threads ---------------------------------------------------------
 
     def _put_sync(self, path: Path, data: bytes | bytearray | memoryview) -> None:
+        try:
+            self._write_and_rename(path, data)
+        except FileNotFoundError:
+            # A directory we remembered was removed behind our back: forget and recreate.
+            self._known_dirs.clear()
+            self._write_and_rename(path, data)
+
+    def _write_and_rename(self, path: Path, data: bytes | bytearray | memoryview) -> None:
         self._ensure_dir(self._temp_dir)
         self._ensure_dir(path.parent)
         temp = self._temp_dir / f"{uuid.uuid4().hex}.tmp"
@@ -179,7 +190,7 @@ class FileObjectStore(ObjectStore):
         cached = self._open_files.get(key)
         if cached is None:
             mutations = self._mutations
-            fd = await self._run(os.open, path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = await self._run(os.open, path, os.O_RDONLY | os.O_CLOEXEC, missing_key=key)
             if mutations != self._mutations:
                 # A put or delete ran while we opened: serve this read, cache nothing.
                 return _OpenFile(fd, readers=1, evicted=True)
@@ -206,12 +217,17 @@ class FileObjectStore(ObjectStore):
 
     # -- ObjectStore ---------------------------------------------------------------------------
 
-    async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
-        """Run blocking `fn` in a thread, turning OS errors into ObjectStoreError."""
+    async def _run(
+        self, fn: Callable[..., _T], *args: object, missing_key: str | None = None
+    ) -> _T:
+        """Run blocking `fn` in a thread; OS errors become ObjectStoreError, and a missing
+        file becomes ObjectNotFound(missing_key) when the caller names the key it read."""
         try:
             return await asyncio.to_thread(fn, *args)
-        except FileNotFoundError:
-            raise
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            if missing_key is not None:
+                raise ObjectNotFound(missing_key) from None
+            raise ObjectStoreError(f"{fn.__name__} failed under {self.root}: {exc}") from exc
         except OSError as exc:
             raise ObjectStoreError(f"{fn.__name__} failed under {self.root}: {exc}") from exc
 
@@ -219,8 +235,6 @@ class FileObjectStore(ObjectStore):
         path = self._path(key)
         try:
             await self._run(self._put_sync, path, data)
-        except FileNotFoundError as exc:  # the root vanished underneath us
-            raise ObjectStoreError(f"put {key!r} failed: {exc}") from exc
         finally:
             # Evict after the rename so no read keeps serving the replaced file.
             self._evict(key)
@@ -228,10 +242,7 @@ class FileObjectStore(ObjectStore):
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         path = self._path(key)
         validate_range(start, length)
-        try:
-            handle = await self._acquire(key, path)
-        except FileNotFoundError:
-            raise ObjectNotFound(key) from None
+        handle = await self._acquire(key, path)
         try:
             return await self._run(os.pread, handle.fd, length, start)
         finally:
@@ -249,12 +260,8 @@ class FileObjectStore(ObjectStore):
 
     async def ping(self) -> None:
         """Create the root if it is missing; raise ObjectStoreError unless it is a writable dir."""
-        try:
-            await self._run(self._ensure_dir, self.root)
-            writable = await self._run(os.access, self.root, os.W_OK | os.X_OK)
-        except (FileNotFoundError, FileExistsError, ObjectStoreError) as exc:
-            raise ObjectStoreError(f"object store root {self.root} is unusable: {exc}") from exc
-        if not writable:
+        await self._run(self._ensure_dir, self.root)
+        if not await self._run(os.access, self.root, os.W_OK | os.X_OK):
             raise ObjectStoreError(f"object store root {self.root} is not writable")
 
     async def cleanup_temp(self) -> int:

@@ -3,9 +3,11 @@
 Configured the AWS way: credentials from the standard chain (environment,
 profiles, SSO, instance and container roles); the endpoint from `endpoint_url`
 or, when that is None, from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL or the
-profile, which botocore resolves itself; the region from `region` or the chain,
-falling back to us-east-1. `path_style=True` selects path-style addressing
-(http://host/bucket/key), which MinIO and SeaweedFS need.
+profile, which botocore resolves itself; the region from `region` or botocore's
+chain (AWS_DEFAULT_REGION, profile; botocore does not read AWS_REGION, so the
+settings layer should pass it as `region`), falling back to us-east-1.
+`path_style=True` selects path-style addressing (http://host/bucket/key),
+which MinIO and SeaweedFS need.
 
 botocore's own retries are turned off: this module retries throttling (429,
 503 SlowDown), 5xx answers and connection failures itself with full-jitter

@@ -14,6 +14,7 @@ is immediate. `last_start_seconds` records each start.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,16 @@ from pathlib import Path
 ACCESS_KEY = "streamhouse-test"
 SECRET_KEY = "streamhouse-test-secret"
 READINESS_BUCKET = "seaweedfs-readiness"
+
+
+_running: set[SeaweedFS] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """A test run that dies with an exception must not leave weed processes behind."""
+    for server in list(_running):
+        server.stop(kill=True)
 
 
 class SeaweedFSError(RuntimeError):
@@ -79,6 +91,7 @@ class SeaweedFS:
     `directory` defaults to a fresh temp dir, removed by `cleanup()` when this
     object created it. `mode` is "mini" or "server"; None tries `weed mini` and
     falls back to `weed server -s3` when this weed has no `mini` command.
+    `extra_args` are appended to the weed command line (e.g. "-s3.cacheCapacityMB=256").
     """
 
     def __init__(
@@ -87,6 +100,7 @@ class SeaweedFS:
         *,
         mode: str | None = None,
         ready_timeout: float = 60.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self._weed = weed_binary()
         self._owns_dir = directory is None
@@ -95,6 +109,7 @@ class SeaweedFS:
         self.mode = mode or ("mini" if self._has_mini() else "server")
         self.ports = _Ports.pick()
         self.ready_timeout = ready_timeout
+        self.extra_args = list(extra_args)
         self.access_key = ACCESS_KEY
         self.secret_key = SECRET_KEY
         self.region = "us-east-1"
@@ -152,10 +167,15 @@ class SeaweedFS:
                 "-admin.ui=false",
                 f"-admin.port={p.admin}",
                 f"-admin.port.grpc={p.admin_grpc}",
+                *self.extra_args,
             ]
-        return [self._weed, "server", f"-dir={data}", "-s3", "-filer", *common]
+        return [self._weed, "server", f"-dir={data}", "-s3", "-filer", *common, *self.extra_args]
 
     # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:
@@ -173,8 +193,8 @@ class SeaweedFS:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C aimed at pytest must not race our stop()
             )
+        _running.add(self)
         try:
             self._wait_ready(began + self.ready_timeout)
         except BaseException:
@@ -185,6 +205,7 @@ class SeaweedFS:
     def stop(self, *, kill: bool = False, timeout: float = 15.0) -> None:
         """Terminate (SIGKILL at once with kill=True), wait, and SIGKILL if it lingers."""
         process, self._process = self._process, None
+        _running.discard(self)
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
@@ -259,7 +280,7 @@ class SeaweedFS:
                 s3={"addressing_style": "path"},
                 retries={"mode": "standard", "total_max_attempts": 1},
                 connect_timeout=2,
-                read_timeout=10,
+                read_timeout=3,
             ),
         )
 
@@ -276,4 +297,5 @@ class SeaweedFS:
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,  # the one botocore reads
         }

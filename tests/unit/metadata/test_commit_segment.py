@@ -9,6 +9,7 @@ import pytest
 from streamhouse.metadata.model import BatchOutcome, ChunkLocation
 from streamhouse.metadata.sequencing import INT32_MAX
 from streamhouse.metadata.sql_store import SQLMetadataStore
+from streamhouse.metadata.store import ObjectAlreadyCommitted
 
 from .segments import BATCH_BYTES, batch, chunk, segment
 
@@ -49,6 +50,16 @@ async def test_offsets_are_consecutive_across_chunks_and_segments(store) -> None
     p1 = await store.find_chunks(topic_id, 1, 0, 100)
     assert [(r.byte_start, r.byte_length) for r in p1] == [(2 * BATCH_BYTES, BATCH_BYTES),
                                                            (0, BATCH_BYTES)]
+
+
+async def test_recommitting_an_object_key_changes_nothing(store) -> None:
+    topic_id = await _topic(store)
+    seg = segment(chunk(topic_id, 0, batch(2)))
+    await store.commit_segment(seg)
+    with pytest.raises(ObjectAlreadyCommitted):
+        await store.commit_segment(seg)
+    assert (await store.partition_state(topic_id, 0)).high_watermark == 2
+    assert len(await store.find_chunks(topic_id, 0, 0, 10)) == 1
 
 
 async def test_unknown_partition_rejects_its_chunk_only(store) -> None:
@@ -190,3 +201,14 @@ async def test_control_batches_are_not_sequence_checked(store) -> None:
                                  "is_control": True})
     assert await _produce(store, topic_id, marker) == [(OK, 1)]
     assert await _produce(store, topic_id, idem(1)) == [(OK, 2)]
+
+
+async def test_expired_producer_state_is_forgotten(store) -> None:
+    topic_id = await _topic(store)
+    old = batch(1, timestamp=1_000, producer_id=42, epoch=0, sequence=0)
+    new = batch(1, timestamp=5_000, producer_id=43, epoch=0, sequence=0)
+    await _produce(store, topic_id, old, new)
+    assert await store.expire_producer_states(now_ms=6_000, expiration_ms=5_000) == 1
+    # 42 has no state any more: any sequence is accepted; 43 still dedups.
+    assert await _produce(store, topic_id, idem(7)) == [(OK, 2)]
+    assert await _produce(store, topic_id, idem(0, producer_id=43)) == [(DUP, 1)]

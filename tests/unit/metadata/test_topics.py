@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from streamhouse.metadata import open_metadata_store
+from streamhouse.metadata import metadata_store_for_url, open_metadata_store
 from streamhouse.metadata.migrations import load_migrations
 from streamhouse.metadata.model import CommittedOffset
 from streamhouse.metadata.sql_store import SQLMetadataStore
@@ -153,6 +153,9 @@ async def test_open_metadata_store_urls(tmp_path, monkeypatch) -> None:
     relative = await open_metadata_store("sqlite://rel.db")
     await relative.close()
     assert (tmp_path / "rel.db").exists()
-    for bad in ("mysql://x/y", "metadata.db", "sqlite://"):
+    tuned = metadata_store_for_url("sqlite://rel.db?synchronous=normal")
+    assert tuned.synchronous == "NORMAL"
+    for bad in ("mysql://x/y", "metadata.db", "sqlite://", "sqlite://x.db?journal=off",
+                "sqlite://x.db?synchronous=sometimes"):
         with pytest.raises(ValueError):
             await open_metadata_store(bad)

@@ -121,9 +121,11 @@ def test_patch_batch_changes_only_offset_and_epoch_and_keeps_crc(data, codec, ne
 @given(data=record_lists(), codec=st.sampled_from(CODECS), now=st.integers(0, 2**42))
 def test_log_append_time_rewrites_header_with_valid_crc(data, codec, now):
     base_offset, records = data
-    buf = bytearray(encode_batch(records, base_offset=base_offset, compression=codec))
-    set_log_append_time(memoryview(buf), 0, now)
-    header, batch = _only_batch(bytes(buf))
+    prefix = encode_batch([Record(0, 1, None, b"x")])
+    buf = bytearray(prefix + encode_batch(records, base_offset=base_offset, compression=codec))
+    set_log_append_time(memoryview(buf), len(prefix), now)
+    first, (header, batch) = list(iter_batches(memoryview(buf)))
+    assert bytes(first[1]) == prefix
     validate_batch(header, batch, check_records=True)
     assert header.timestamp_type == 1
     assert header.max_timestamp == now
@@ -277,3 +279,12 @@ def test_patching_a_read_only_buffer_is_a_caller_error():
         patch_batch(bytearray(10), 0, 1, 1)
     with pytest.raises(RecordsError):
         set_log_append_time(bytearray(blob)[:-1], 0, 5)
+
+
+@pytest.mark.parametrize("codec", [1, 2, 3, 4])
+def test_decompression_beyond_the_limit_is_corrupt(codec):
+    blob = encode_batch([Record(0, 0, None, b"\x00" * 100_000)], compression=codec)
+    assert decode_batch(blob, max_decompressed_size=200_000)[1][0].value == b"\x00" * 100_000
+    with pytest.raises(RecordsError) as err:
+        decode_batch(blob, max_decompressed_size=50_000)
+    assert err.value.error_code == CORRUPT_MESSAGE

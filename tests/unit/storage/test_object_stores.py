@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,27 @@ async def test_file_reads_see_overwrites_and_deletes_despite_cached_descriptors(
     await store.close()
 
 
+async def test_file_key_under_an_object_is_missing_and_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    store = FileObjectStore(tmp_path)
+    await store.put("a", b"object a")
+    with pytest.raises(ObjectNotFound):
+        await store.get_range("a/b", 0, 1)
+    # A file cannot also be a directory: unlike S3, "a" and "a/b" cannot coexist.
+    with pytest.raises(ObjectStoreError):
+        await store.put("a/b", b"x")
+    assert await store.get_range("a", 0, 100) == b"object a"
+
+
+async def test_file_put_recreates_directories_removed_behind_its_back(tmp_path: Path) -> None:
+    store = FileObjectStore(tmp_path / "root")
+    await store.put("dir/a", b"1")
+    shutil.rmtree(tmp_path / "root")
+    await store.put("dir/b", b"2")
+    assert await keys_of(store) == ["dir/b"]
+
+
 async def test_file_ping_creates_a_missing_root_but_fails_on_a_file(tmp_path: Path) -> None:
     await FileObjectStore(tmp_path / "new" / "root").ping()
     assert (tmp_path / "new" / "root").is_dir()
@@ -307,7 +329,7 @@ async def test_s3_endpoint_comes_from_aws_endpoint_url_env(
     seaweedfs_credentials: SeaweedFS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", seaweedfs_credentials.endpoint_url)
-    monkeypatch.setenv("AWS_REGION", seaweedfs_credentials.region)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", seaweedfs_credentials.region)
     store = open_object_store(f"s3://{TEST_BUCKET}/env-endpoint", path_style=True)
     try:
         assert isinstance(store, S3ObjectStore) and store.endpoint_url is None
