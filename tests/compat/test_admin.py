@@ -1,0 +1,380 @@
+"""Admin APIs driven by real clients: librdkafka's and kafka-python's admin clients, and kcat.
+
+Error codes and config sources are asserted as Kafka reports them, because tools key on
+them (Kafka Connect treats TOPIC_ALREADY_EXISTS as success; kafka-configs shows sources).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+)
+from kafka import errors as kafka_errors
+from kafka.admin import ConfigResource as KPConfigResource
+from kafka.admin import ConfigResourceType as KPConfigResourceType
+from kafka.admin import KafkaAdminClient
+
+from tests.support.broker import BrokerProcess
+
+TIMEOUT_S = 15
+
+
+@pytest.fixture(scope="module")
+def admin(broker: BrokerProcess) -> AdminClient:
+    return AdminClient({"bootstrap.servers": broker.bootstrap})
+
+
+@pytest.fixture(scope="module")
+def kp_admin(broker: BrokerProcess) -> Iterator[KafkaAdminClient]:
+    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def node_id(admin: AdminClient) -> int:
+    brokers = admin.list_topics(timeout=TIMEOUT_S).brokers
+    assert len(brokers) == 1
+    return next(iter(brokers))
+
+
+def wait(futures: dict[Any, Any]) -> dict[Any, Any]:
+    return {key: future.result(timeout=TIMEOUT_S) for key, future in futures.items()}
+
+
+def error_of(futures: dict[Any, Any]) -> KafkaError:
+    (future,) = futures.values()
+    with pytest.raises(KafkaException) as raised:
+        future.result(timeout=TIMEOUT_S)
+    error: KafkaError = raised.value.args[0]
+    return error
+
+
+def create(admin: AdminClient, name: str, partitions: int = 1, **configs: str) -> None:
+    config = {key.replace("_", "."): value for key, value in configs.items()}
+    wait(admin.create_topics([NewTopic(name, partitions, 1, config=config)]))
+
+
+def topic_configs(admin: AdminClient, name: str, synonyms: bool = False) -> dict[str, Any]:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    (entries,) = wait(admin.describe_configs([resource], include_synonyms=synonyms)).values()
+    return entries  # type: ignore[no-any-return]
+
+
+def partition_count(admin: AdminClient, name: str) -> int:
+    return len(admin.list_topics(name, timeout=TIMEOUT_S).topics[name].partitions)
+
+
+# --- CreateTopics -----------------------------------------------------------------------------
+
+
+def test_created_topic_reports_its_configs_as_dynamic_topic_config(
+    admin: AdminClient, topic_name: str
+) -> None:
+    create(admin, topic_name, 3, retention_ms="3600000", cleanup_policy="compact")
+    assert partition_count(admin, topic_name) == 3
+    entries = topic_configs(admin, topic_name, synonyms=True)
+    assert entries["retention.ms"].value == "3600000"
+    assert entries["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert entries["cleanup.policy"].value == "compact"
+    segment = entries["segment.ms"]
+    assert (segment.value, segment.source) == ("604800000", ConfigSource.DEFAULT_CONFIG.value)
+    assert segment.is_default and not segment.is_read_only and not segment.is_sensitive
+    compression = entries["compression.type"]
+    assert [(s.name, s.value, s.source) for s in compression.synonyms.values()] == [
+        ("compression.type", "producer", ConfigSource.DEFAULT_CONFIG.value)
+    ]
+
+
+def test_creating_an_existing_topic_fails_with_topic_already_exists(
+    admin: AdminClient, topic_name: str
+) -> None:
+    create(admin, topic_name)
+    error = error_of(admin.create_topics([NewTopic(topic_name, 5, 1)]))
+    assert error.code() == KafkaError.TOPIC_ALREADY_EXISTS
+    assert error.str() == f"Topic '{topic_name}' already exists."
+
+
+def test_validate_only_creates_nothing(admin: AdminClient, topic_name: str) -> None:
+    wait(admin.create_topics([NewTopic(topic_name, 2, 1)], validate_only=True))
+    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+    error = error_of(admin.create_topics(
+        [NewTopic(topic_name, 2, 1, config={"retention.ms": "abc"})], validate_only=True
+    ))
+    assert error.code() == KafkaError.INVALID_CONFIG
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"retention.ms": "abc"},
+         "Invalid value abc for configuration retention.ms: Not a number of type LONG"),
+        ({"cleanup.policy": "foo"},
+         "Invalid value foo for configuration cleanup.policy: "
+         "String must be one of: compact, delete"),
+        ({"no.such.config": "1"}, "Unknown topic config name: no.such.config"),
+    ],
+)
+def test_invalid_topic_configs_fail_with_invalid_config(
+    admin: AdminClient, topic_name: str, config: dict[str, str], message: str
+) -> None:
+    error = error_of(admin.create_topics([NewTopic(topic_name, 1, 1, config=config)]))
+    assert error.code() == KafkaError.INVALID_CONFIG
+    assert error.str() == message
+    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+
+
+def test_invalid_topic_name_fails_with_invalid_topic_exception(admin: AdminClient) -> None:
+    error = error_of(admin.create_topics([NewTopic("bad name!", 1, 1)]))
+    assert error.code() == KafkaError.TOPIC_EXCEPTION
+
+
+@pytest.mark.parametrize("partitions", [0, -5])
+def test_invalid_partition_counts_fail_with_invalid_partitions(
+    kp_admin: KafkaAdminClient, topic_name: str, partitions: int
+) -> None:
+    with pytest.raises(kafka_errors.InvalidPartitionsError):
+        kp_admin.create_topics({topic_name: {"num_partitions": partitions}})
+
+
+def test_invalid_replication_factor_fails(kp_admin: KafkaAdminClient, topic_name: str) -> None:
+    with pytest.raises(kafka_errors.InvalidReplicationFactorError):
+        kp_admin.create_topics({topic_name: {"num_partitions": 1, "replication_factor": 0}})
+
+
+def test_replication_factor_and_manual_assignment_are_accepted(
+    admin: AdminClient, node_id: int, topic_name: str
+) -> None:
+    wait(admin.create_topics([NewTopic(topic_name + "-rf3", 2, 3)]))
+    assert partition_count(admin, topic_name + "-rf3") == 2
+    wait(admin.create_topics([NewTopic(topic_name, replica_assignment=[[node_id]] * 4)]))
+    assert partition_count(admin, topic_name) == 4
+
+
+def test_kafka_python_creates_and_deletes_topics(
+    kp_admin: KafkaAdminClient, topic_name: str
+) -> None:
+    kp_admin.create_topics({topic_name: {"num_partitions": 2, "configs": {"retention.ms": "1000"}}})
+    assert topic_name in kp_admin.list_topics()
+    with pytest.raises(kafka_errors.TopicAlreadyExistsError):
+        kp_admin.create_topics({topic_name: {"num_partitions": 2}})
+    kp_admin.delete_topics([topic_name])
+    assert topic_name not in kp_admin.list_topics()
+    with pytest.raises(kafka_errors.UnknownTopicOrPartitionError):
+        kp_admin.delete_topics([topic_name])
+
+
+# --- DeleteTopics -----------------------------------------------------------------------------
+
+
+def test_deleting_a_missing_topic_fails_with_unknown_topic(admin: AdminClient) -> None:
+    error = error_of(admin.delete_topics([f"missing-{uuid.uuid4().hex}"]))
+    assert error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+def test_deleted_topic_disappears_and_can_be_recreated(admin: AdminClient, topic_name: str) -> None:
+    create(admin, topic_name, 2, retention_ms="1000")
+    wait(admin.delete_topics([topic_name]))
+    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+    create(admin, topic_name, 1)
+    assert partition_count(admin, topic_name) == 1
+    retention = topic_configs(admin, topic_name)["retention.ms"]
+    assert retention.source == ConfigSource.DEFAULT_CONFIG.value
+
+
+def test_delete_by_topic_id(kp_admin: KafkaAdminClient, topic_name: str) -> None:
+    kp_admin.create_topics({topic_name: {"num_partitions": 1}})
+    (described,) = kp_admin.describe_topics([topic_name])
+    kp_admin.delete_topics([uuid.UUID(str(described["topic_id"]))])
+    assert topic_name not in kp_admin.list_topics()
+    with pytest.raises(kafka_errors.UnknownTopicIdError):
+        kp_admin.delete_topics([uuid.uuid4()])
+
+
+# --- CreatePartitions -------------------------------------------------------------------------
+
+
+def test_partitions_grow_and_never_shrink(admin: AdminClient, topic_name: str) -> None:
+    create(admin, topic_name, 2)
+    wait(admin.create_partitions([NewPartitions(topic_name, 5)], validate_only=True))
+    assert partition_count(admin, topic_name) == 2
+    wait(admin.create_partitions([NewPartitions(topic_name, 5)]))
+    assert partition_count(admin, topic_name) == 5
+    error = error_of(admin.create_partitions([NewPartitions(topic_name, 3)]))
+    assert error.code() == KafkaError.INVALID_PARTITIONS
+    assert error.str() == (
+        f"The topic {topic_name} currently has 5 partition(s); 3 would not be an increase."
+    )
+    same = error_of(admin.create_partitions([NewPartitions(topic_name, 5)]))
+    assert same.str() == "Topic already has 5 partition(s)."
+
+
+def test_kafka_python_create_partitions(kp_admin: KafkaAdminClient, topic_name: str) -> None:
+    kp_admin.create_topics({topic_name: {"num_partitions": 1}})
+    kp_admin.create_partitions({topic_name: 3})
+    (described,) = kp_admin.describe_topics([topic_name])
+    assert len(described["partitions"]) == 3
+    with pytest.raises(kafka_errors.InvalidPartitionsError):
+        kp_admin.create_partitions({topic_name: 2})
+    with pytest.raises(kafka_errors.UnknownTopicOrPartitionError):
+        kp_admin.create_partitions({f"missing-{uuid.uuid4().hex}": 2})
+
+
+# --- DescribeConfigs / AlterConfigs ----------------------------------------------------------
+
+
+def test_describe_configs_of_a_missing_topic(admin: AdminClient) -> None:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, f"missing-{uuid.uuid4().hex}")
+    error = error_of(admin.describe_configs([resource]))
+    assert error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+def test_legacy_alter_configs_replaces_the_whole_set(admin: AdminClient, topic_name: str) -> None:
+    create(admin, topic_name, 1, cleanup_policy="compact")
+    resource = ConfigResource(
+        ConfigResource.Type.TOPIC, topic_name, set_config={"retention.ms": "86400000"}
+    )
+    wait(admin.alter_configs([resource]))
+    entries = topic_configs(admin, topic_name)
+    assert entries["retention.ms"].value == "86400000"
+    assert entries["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert entries["cleanup.policy"].source == ConfigSource.DEFAULT_CONFIG.value
+    bad = ConfigResource(ConfigResource.Type.TOPIC, topic_name, set_config={"retention.ms": "x"})
+    assert error_of(admin.alter_configs([bad])).code() == KafkaError.INVALID_CONFIG
+
+
+def test_incremental_alter_configs_set_delete_append_subtract(
+    admin: AdminClient, topic_name: str
+) -> None:
+    create(admin, topic_name, 1, retention_ms="1000")
+
+    def alter(*entries: ConfigEntry, validate_only: bool = False) -> None:
+        resource = ConfigResource(
+            ConfigResource.Type.TOPIC, topic_name, incremental_configs=list(entries)
+        )
+        wait(admin.incremental_alter_configs([resource], validate_only=validate_only))
+
+    op = AlterConfigOpType
+    alter(ConfigEntry("segment.ms", "60000", incremental_operation=op.SET),
+          ConfigEntry("retention.ms", None, incremental_operation=op.DELETE))
+    alter(ConfigEntry("cleanup.policy", "compact", incremental_operation=op.APPEND))
+    alter(ConfigEntry("segment.ms", "1", incremental_operation=op.SET), validate_only=True)
+    entries = topic_configs(admin, topic_name)
+    assert entries["segment.ms"].value == "60000"
+    assert entries["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+    assert entries["cleanup.policy"].value == "delete,compact"
+    alter(ConfigEntry("cleanup.policy", "delete", incremental_operation=op.SUBTRACT))
+    assert topic_configs(admin, topic_name)["cleanup.policy"].value == "compact"
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic_name, incremental_configs=[
+        ConfigEntry("retention.ms", "5", incremental_operation=op.APPEND)
+    ])
+    error = error_of(admin.incremental_alter_configs([resource]))
+    assert error.code() == KafkaError.INVALID_CONFIG
+    assert error.str() == "Can't APPEND to key retention.ms because its type is not LIST."
+
+
+def test_broker_configs_report_defaults_and_dynamic_changes(
+    admin: AdminClient, node_id: int, topic_name: str
+) -> None:
+    broker_resource = ConfigResource(ConfigResource.Type.BROKER, str(node_id))
+    (entries,) = wait(admin.describe_configs([broker_resource], include_synonyms=True)).values()
+    hours = entries["log.retention.hours"]
+    assert (hours.value, hours.source, hours.is_read_only) == (
+        "168", ConfigSource.DEFAULT_CONFIG.value, True
+    )
+    assert entries["message.max.bytes"].value == "1048588"
+    assert not entries["message.max.bytes"].is_read_only
+    create(admin, topic_name, 1)
+    cluster_default = ConfigResource(ConfigResource.Type.BROKER, "", incremental_configs=[
+        ConfigEntry("log.retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET)
+    ])
+    wait(admin.incremental_alter_configs([cluster_default]))
+    try:
+        retention = topic_configs(admin, topic_name, synonyms=True)["retention.ms"]
+        assert retention.value == "7200000"
+        assert retention.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+        assert [s.name for s in retention.synonyms.values()][:2] == [
+            "log.retention.ms", "log.retention.hours"
+        ]
+        (defaults,) = wait(admin.describe_configs(
+            [ConfigResource(ConfigResource.Type.BROKER, "")]
+        )).values()
+        assert defaults["log.retention.ms"].value == "7200000"
+    finally:
+        cluster_default = ConfigResource(ConfigResource.Type.BROKER, "", incremental_configs=[
+            ConfigEntry("log.retention.ms", None, incremental_operation=AlterConfigOpType.DELETE)
+        ])
+        wait(admin.incremental_alter_configs([cluster_default]))
+    assert topic_configs(admin, topic_name)["retention.ms"].value == "604800000"
+
+
+def test_broker_config_errors(admin: AdminClient, node_id: int) -> None:
+    read_only = ConfigResource(ConfigResource.Type.BROKER, str(node_id), incremental_configs=[
+        ConfigEntry("log.retention.hours", "1", incremental_operation=AlterConfigOpType.SET)
+    ])
+    error = error_of(admin.incremental_alter_configs([read_only]))
+    assert error.code() == KafkaError.INVALID_CONFIG
+    other = ConfigResource(ConfigResource.Type.BROKER, str(node_id + 1))
+    assert error_of(admin.describe_configs([other])).code() == KafkaError.INVALID_REQUEST
+
+
+def test_kafka_python_describe_configs(kp_admin: KafkaAdminClient, topic_name: str) -> None:
+    kp_admin.create_topics({topic_name: {"num_partitions": 1, "configs": {"retention.ms": "1000"}}})
+    result = kp_admin.describe_configs(
+        [KPConfigResource(KPConfigResourceType.TOPIC, topic_name)], config_filter="all"
+    )
+    text = json.dumps(result, default=str)
+    assert "retention.ms" in text and "1000" in text and "segment.ms" in text
+
+
+# --- describe topics --------------------------------------------------------------------------
+
+
+def test_describe_topics_and_kcat_metadata(
+    admin: AdminClient, broker: BrokerProcess, topic_name: str
+) -> None:
+    create(admin, topic_name, 3)
+    (described,) = wait(admin.describe_topics(TopicCollection([topic_name]))).values()
+    assert described.name == topic_name
+    assert [p.id for p in described.partitions] == [0, 1, 2]
+    kcat = shutil.which("kcat") or shutil.which("kafkacat")
+    assert kcat is not None
+    listing = subprocess.run(
+        [kcat, "-b", broker.bootstrap, "-L", "-J", "-t", topic_name],
+        capture_output=True, timeout=60, check=True,
+    )
+    topics = {t["topic"]: t for t in json.loads(listing.stdout)["topics"]}
+    assert len(topics[topic_name]["partitions"]) == 3
+
+
+def test_describe_topic_partitions_pages_with_a_cursor(
+    kp_admin: KafkaAdminClient, topic_name: str
+) -> None:
+    kp_admin.create_topics({topic_name: {"num_partitions": 5}})
+    first = kp_admin.describe_topic_partitions([topic_name], response_partition_limit=2)
+    (topic,) = first["topics"]
+    assert [p["partition_index"] for p in topic["partitions"]] == [0, 1]
+    assert first["next_cursor"]["topic_name"] == topic_name
+    assert first["next_cursor"]["partition_index"] == 2
+    rest = kp_admin.describe_topic_partitions(
+        [topic_name], response_partition_limit=10, cursor=first["next_cursor"]
+    )
+    assert [p["partition_index"] for p in rest["topics"][0]["partitions"]] == [2, 3, 4]
+    assert rest["next_cursor"] is None
+    missing = kp_admin.describe_topic_partitions([f"missing-{uuid.uuid4().hex}"])
+    assert missing["topics"][0]["error_code"] == kafka_errors.UnknownTopicOrPartitionError.errno
