@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import struct
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -28,10 +30,20 @@ from kafka import errors as kafka_errors
 from kafka.admin import ConfigResource as KPConfigResource
 from kafka.admin import ConfigResourceType as KPConfigResourceType
 from kafka.admin import KafkaAdminClient
+from streamhouse.protocol.codec import decode_response, encode_request
+from streamhouse.protocol.errors import ErrorCode
+from streamhouse.protocol.messages import (
+    CreateTopicsRequest,
+    DeleteTopicsRequest,
+    DescribeConfigsRequest,
+    IncrementalAlterConfigsRequest,
+)
 
 from tests.support.broker import BrokerProcess
 
 TIMEOUT_S = 15
+TOPIC, BROKER = 2, 4
+DYNAMIC_DEFAULT = ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +65,16 @@ def node_id(admin: AdminClient) -> int:
     return next(iter(brokers))
 
 
+def call(broker: BrokerProcess, request: Any, version: int) -> Any:
+    """One request on a raw socket, for what no client library here can send."""
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as sock:
+        sock.sendall(encode_request(request, version, 1, "admin-test"))
+        stream = sock.makefile("rb")
+        (size,) = struct.unpack(">i", stream.read(4))
+        _, response = decode_response(type(request).API_KEY, version, memoryview(stream.read(size)))
+    return response
+
+
 def wait(futures: dict[Any, Any]) -> dict[Any, Any]:
     return {key: future.result(timeout=TIMEOUT_S) for key, future in futures.items()}
 
@@ -70,9 +92,18 @@ def create(admin: AdminClient, name: str, partitions: int = 1, **configs: str) -
     wait(admin.create_topics([NewTopic(name, partitions, 1, config=config)]))
 
 
-def topic_configs(admin: AdminClient, name: str, synonyms: bool = False) -> dict[str, Any]:
+def kp_spec(partitions: int, replication_factor: int = 1, **configs: str) -> dict[str, Any]:
+    """kafka-python's create_topics options for one topic."""
+    spec: dict[str, Any] = {"num_partitions": partitions, "replication_factor": replication_factor}
+    if configs:
+        spec["configs"] = {key.replace("_", "."): value for key, value in configs.items()}
+    return spec
+
+
+def topic_configs(admin: AdminClient, name: str) -> dict[str, Any]:
+    """DescribeConfigs of a topic (librdkafka always asks for synonyms)."""
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
-    (entries,) = wait(admin.describe_configs([resource], include_synonyms=synonyms)).values()
+    (entries,) = wait(admin.describe_configs([resource])).values()
     return entries  # type: ignore[no-any-return]
 
 
@@ -88,7 +119,7 @@ def test_created_topic_reports_its_configs_as_dynamic_topic_config(
 ) -> None:
     create(admin, topic_name, 3, retention_ms="3600000", cleanup_policy="compact")
     assert partition_count(admin, topic_name) == 3
-    entries = topic_configs(admin, topic_name, synonyms=True)
+    entries = topic_configs(admin, topic_name)
     assert entries["retention.ms"].value == "3600000"
     assert entries["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     assert entries["cleanup.policy"].value == "compact"
@@ -129,6 +160,7 @@ def test_validate_only_creates_nothing(admin: AdminClient, topic_name: str) -> N
          "String must be one of: compact, delete"),
         ({"no.such.config": "1"}, "Unknown topic config name: no.such.config"),
     ],
+    ids=["not-a-number", "not-an-allowed-value", "unknown-name"],
 )
 def test_invalid_topic_configs_fail_with_invalid_config(
     admin: AdminClient, topic_name: str, config: dict[str, str], message: str
@@ -149,12 +181,12 @@ def test_invalid_partition_counts_fail_with_invalid_partitions(
     kp_admin: KafkaAdminClient, topic_name: str, partitions: int
 ) -> None:
     with pytest.raises(kafka_errors.InvalidPartitionsError):
-        kp_admin.create_topics({topic_name: {"num_partitions": partitions}})
+        kp_admin.create_topics({topic_name: kp_spec(partitions)})
 
 
 def test_invalid_replication_factor_fails(kp_admin: KafkaAdminClient, topic_name: str) -> None:
     with pytest.raises(kafka_errors.InvalidReplicationFactorError):
-        kp_admin.create_topics({topic_name: {"num_partitions": 1, "replication_factor": 0}})
+        kp_admin.create_topics({topic_name: kp_spec(1, 0)})
 
 
 def test_replication_factor_and_manual_assignment_are_accepted(
@@ -162,21 +194,46 @@ def test_replication_factor_and_manual_assignment_are_accepted(
 ) -> None:
     wait(admin.create_topics([NewTopic(topic_name + "-rf3", 2, 3)]))
     assert partition_count(admin, topic_name + "-rf3") == 2
-    wait(admin.create_topics([NewTopic(topic_name, replica_assignment=[[node_id]] * 4)]))
+    assignment = [[node_id]] * 4
+    wait(admin.create_topics([NewTopic(topic_name, 4, -1, replica_assignment=assignment)]))
     assert partition_count(admin, topic_name) == 4
 
 
 def test_kafka_python_creates_and_deletes_topics(
     kp_admin: KafkaAdminClient, topic_name: str
 ) -> None:
-    kp_admin.create_topics({topic_name: {"num_partitions": 2, "configs": {"retention.ms": "1000"}}})
+    kp_admin.create_topics({topic_name: kp_spec(2, retention_ms="1000")})
     assert topic_name in kp_admin.list_topics()
     with pytest.raises(kafka_errors.TopicAlreadyExistsError):
-        kp_admin.create_topics({topic_name: {"num_partitions": 2}})
+        kp_admin.create_topics({topic_name: kp_spec(2)})
     kp_admin.delete_topics([topic_name])
     assert topic_name not in kp_admin.list_topics()
     with pytest.raises(kafka_errors.UnknownTopicOrPartitionError):
         kp_admin.delete_topics([topic_name])
+
+
+def test_duplicate_names_in_one_request_are_invalid_requests(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    topic = CreateTopicsRequest.CreatableTopic
+    request = CreateTopicsRequest(topics=[
+        topic(name=topic_name, num_partitions=1, replication_factor=1),
+        topic(name=topic_name, num_partitions=2, replication_factor=1),
+        topic(name=topic_name + "-ok", num_partitions=1, replication_factor=1),
+    ])
+    ok, duplicate = call(broker, request, 7).topics
+    assert (ok.name, ok.error_code, ok.num_partitions) == (topic_name + "-ok", ErrorCode.NONE, 1)
+    assert (duplicate.name, duplicate.error_code) == (topic_name, ErrorCode.INVALID_REQUEST)
+    assert duplicate.error_message == "Duplicate topic name."
+    state = DeleteTopicsRequest.DeleteTopicState
+    delete = DeleteTopicsRequest(topics=[
+        state(name=topic_name + "-ok", topic_id=ok.topic_id),
+        state(name=topic_name + "-ok"),
+    ])
+    both, by_name = call(broker, delete, 6).responses
+    assert both.error_code == ErrorCode.INVALID_REQUEST
+    assert both.error_message == "You may not specify both topic name and topic id."
+    assert (by_name.error_code, by_name.topic_id) == (ErrorCode.NONE, ok.topic_id)
 
 
 # --- DeleteTopics -----------------------------------------------------------------------------
@@ -198,9 +255,11 @@ def test_deleted_topic_disappears_and_can_be_recreated(admin: AdminClient, topic
 
 
 def test_delete_by_topic_id(kp_admin: KafkaAdminClient, topic_name: str) -> None:
-    kp_admin.create_topics({topic_name: {"num_partitions": 1}})
-    (described,) = kp_admin.describe_topics([topic_name])
-    kp_admin.delete_topics([uuid.UUID(str(described["topic_id"]))])
+    created = kp_admin.create_topics({topic_name: kp_spec(1)})
+    (result,) = created["topics"]
+    assert result["num_partitions"] == 1 and result["replication_factor"] == 1
+    assert result["configs"]["retention.ms"]["config_source"] == "DEFAULT_CONFIG"
+    kp_admin.delete_topics([uuid.UUID(str(result["topic_id"]))])
     assert topic_name not in kp_admin.list_topics()
     with pytest.raises(kafka_errors.UnknownTopicIdError):
         kp_admin.delete_topics([uuid.uuid4()])
@@ -225,7 +284,7 @@ def test_partitions_grow_and_never_shrink(admin: AdminClient, topic_name: str) -
 
 
 def test_kafka_python_create_partitions(kp_admin: KafkaAdminClient, topic_name: str) -> None:
-    kp_admin.create_topics({topic_name: {"num_partitions": 1}})
+    kp_admin.create_topics({topic_name: kp_spec(1)})
     kp_admin.create_partitions({topic_name: 3})
     (described,) = kp_admin.describe_topics([topic_name])
     assert len(described["partitions"]) == 3
@@ -288,11 +347,11 @@ def test_incremental_alter_configs_set_delete_append_subtract(
     assert error.str() == "Can't APPEND to key retention.ms because its type is not LIST."
 
 
-def test_broker_configs_report_defaults_and_dynamic_changes(
+def test_broker_configs_report_defaults_and_per_broker_changes(
     admin: AdminClient, node_id: int, topic_name: str
 ) -> None:
     broker_resource = ConfigResource(ConfigResource.Type.BROKER, str(node_id))
-    (entries,) = wait(admin.describe_configs([broker_resource], include_synonyms=True)).values()
+    (entries,) = wait(admin.describe_configs([broker_resource])).values()
     hours = entries["log.retention.hours"]
     assert (hours.value, hours.source, hours.is_read_only) == (
         "168", ConfigSource.DEFAULT_CONFIG.value, True
@@ -300,41 +359,105 @@ def test_broker_configs_report_defaults_and_dynamic_changes(
     assert entries["message.max.bytes"].value == "1048588"
     assert not entries["message.max.bytes"].is_read_only
     create(admin, topic_name, 1)
-    cluster_default = ConfigResource(ConfigResource.Type.BROKER, "", incremental_configs=[
-        ConfigEntry("log.retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET)
-    ])
-    wait(admin.incremental_alter_configs([cluster_default]))
+
+    def set_node_retention(op: AlterConfigOpType, value: str | None) -> None:
+        resource = ConfigResource(ConfigResource.Type.BROKER, str(node_id), incremental_configs=[
+            ConfigEntry("log.retention.ms", value, incremental_operation=op)
+        ])
+        wait(admin.incremental_alter_configs([resource]))
+
+    set_node_retention(AlterConfigOpType.SET, "7200000")
     try:
-        retention = topic_configs(admin, topic_name, synonyms=True)["retention.ms"]
+        retention = topic_configs(admin, topic_name)["retention.ms"]
         assert retention.value == "7200000"
-        assert retention.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
-        assert [s.name for s in retention.synonyms.values()][:2] == [
+        assert retention.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+        assert [s.name for s in retention.synonyms.values()] == [
             "log.retention.ms", "log.retention.hours"
         ]
-        (defaults,) = wait(admin.describe_configs(
-            [ConfigResource(ConfigResource.Type.BROKER, "")]
-        )).values()
-        assert defaults["log.retention.ms"].value == "7200000"
+        (entries,) = wait(admin.describe_configs([broker_resource])).values()
+        assert entries["log.retention.ms"].value == "7200000"
+        assert entries["log.retention.ms"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
     finally:
-        cluster_default = ConfigResource(ConfigResource.Type.BROKER, "", incremental_configs=[
-            ConfigEntry("log.retention.ms", None, incremental_operation=AlterConfigOpType.DELETE)
-        ])
-        wait(admin.incremental_alter_configs([cluster_default]))
+        set_node_retention(AlterConfigOpType.DELETE, None)
     assert topic_configs(admin, topic_name)["retention.ms"].value == "604800000"
 
 
-def test_broker_config_errors(admin: AdminClient, node_id: int) -> None:
+def test_cluster_default_broker_configs(broker: BrokerProcess, topic_name: str) -> None:
+    """Resource name "" is the cluster-wide default level (clients here cannot name it)."""
+    call(broker, CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name=topic_name, num_partitions=1, replication_factor=1
+    )]), 7)
+    alter = IncrementalAlterConfigsRequest(resources=[
+        IncrementalAlterConfigsRequest.AlterConfigsResource(
+            resource_type=BROKER, resource_name="", configs=[
+                IncrementalAlterConfigsRequest.AlterableConfig(
+                    name="log.cleanup.policy", config_operation=2, value="compact"
+                ),
+                IncrementalAlterConfigsRequest.AlterableConfig(
+                    name="listeners", config_operation=0, value="PLAINTEXT://:1"
+                ),
+            ],
+        )
+    ])
+    (refused,) = call(broker, alter, 1).responses
+    assert refused.error_code == ErrorCode.INVALID_CONFIG
+    assert refused.error_message == (
+        "Cannot update these configs at default cluster level, broker id must be specified: "
+        "Set(listeners)"
+    )
+    alter.resources[0].configs.pop()
+    (accepted,) = call(broker, alter, 1).responses
+    assert (accepted.error_code, accepted.error_message) == (ErrorCode.NONE, None)
+    try:
+        describe = DescribeConfigsRequest(resources=[
+            DescribeConfigsRequest.DescribeConfigsResource(resource_type=BROKER, resource_name=""),
+            DescribeConfigsRequest.DescribeConfigsResource(
+                resource_type=TOPIC, resource_name=topic_name,
+                configuration_keys=["cleanup.policy"],
+            ),
+        ], include_synonyms=True, include_documentation=True)
+        defaults, topic = call(broker, describe, 4).results
+        assert [(c.name, c.value, c.config_source) for c in defaults.configs] == [
+            ("log.cleanup.policy", "delete,compact", DYNAMIC_DEFAULT)
+        ]
+        (policy,) = topic.configs
+        assert policy.value == "delete,compact"
+        assert policy.config_source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+        assert [(s.name, s.source) for s in policy.synonyms] == [
+            ("log.cleanup.policy", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value),
+            ("log.cleanup.policy", ConfigSource.DEFAULT_CONFIG.value),
+        ]
+        assert policy.documentation and policy.config_type == 7
+    finally:
+        alter.resources[0].configs[0].config_operation = 1
+        assert call(broker, alter, 1).responses[0].error_code == ErrorCode.NONE
+
+
+def test_broker_config_errors(admin: AdminClient, broker: BrokerProcess, node_id: int) -> None:
     read_only = ConfigResource(ConfigResource.Type.BROKER, str(node_id), incremental_configs=[
         ConfigEntry("log.retention.hours", "1", incremental_operation=AlterConfigOpType.SET)
     ])
     error = error_of(admin.incremental_alter_configs([read_only]))
     assert error.code() == KafkaError.INVALID_CONFIG
-    other = ConfigResource(ConfigResource.Type.BROKER, str(node_id + 1))
-    assert error_of(admin.describe_configs([other])).code() == KafkaError.INVALID_REQUEST
+    assert error.str() == "Cannot update these configs dynamically: Set(log.retention.hours)"
+    describe = DescribeConfigsRequest(resources=[
+        DescribeConfigsRequest.DescribeConfigsResource(
+            resource_type=BROKER, resource_name=str(node_id + 1)
+        ),
+        DescribeConfigsRequest.DescribeConfigsResource(resource_type=8, resource_name=str(node_id)),
+    ])
+    other, loggers = call(broker, describe, 4).results
+    assert other.error_code == ErrorCode.INVALID_REQUEST
+    assert other.error_message == (
+        f"Unexpected broker id, expected {node_id} or empty string, but received {node_id + 1}"
+    )
+    assert loggers.error_code == ErrorCode.NONE
+    assert loggers.configs[0].name == "root"
+    assert loggers.configs[0].config_source == 6  # DYNAMIC_BROKER_LOGGER_CONFIG
 
 
 def test_kafka_python_describe_configs(kp_admin: KafkaAdminClient, topic_name: str) -> None:
-    kp_admin.create_topics({topic_name: {"num_partitions": 1, "configs": {"retention.ms": "1000"}}})
+    kp_admin.create_topics({topic_name: kp_spec(1, retention_ms="1000")})
     result = kp_admin.describe_configs(
         [KPConfigResource(KPConfigResourceType.TOPIC, topic_name)], config_filter="all"
     )
@@ -365,7 +488,7 @@ def test_describe_topics_and_kcat_metadata(
 def test_describe_topic_partitions_pages_with_a_cursor(
     kp_admin: KafkaAdminClient, topic_name: str
 ) -> None:
-    kp_admin.create_topics({topic_name: {"num_partitions": 5}})
+    kp_admin.create_topics({topic_name: kp_spec(5)})
     first = kp_admin.describe_topic_partitions([topic_name], response_partition_limit=2)
     (topic,) = first["topics"]
     assert [p["partition_index"] for p in topic["partitions"]] == [0, 1]
