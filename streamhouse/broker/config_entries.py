@@ -88,6 +88,29 @@ def topic_entries(
     return [topic_entry(name, topic_configs, layers) for name in sorted(TOPIC_CONFIGS)]
 
 
+def topic_config_conflict(
+    topic_configs: Mapping[str, str], layers: BrokerConfigLayers, remote_storage_system: bool
+) -> str | None:
+    """Why a topic's whole config set is refused although each value is valid, or None.
+
+    The cross-config checks of Kafka's LogConfig.validate that apply here.
+    """
+    values = {entry.name: entry.value for entry in topic_entries(topic_configs, layers)}
+    min_lag = int(values["min.compaction.lag.ms"] or 0)
+    max_lag = int(values["max.compaction.lag.ms"] or 0)
+    if min_lag > max_lag:
+        return (
+            f"conflict topic config setting min.compaction.lag.ms ({min_lag}) > "
+            f"max.compaction.lag.ms ({max_lag})"
+        )
+    if values["remote.storage.enable"] == "true" and not remote_storage_system:
+        return (
+            "Tiered Storage functionality is disabled in the broker. "
+            "Topic cannot be configured with remote log storage."
+        )
+    return None
+
+
 # --- brokers ------------------------------------------------------------------------------
 
 

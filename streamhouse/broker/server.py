@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streamhouse.broker import config_defs
+from streamhouse.broker.config_entries import BrokerConfigLayers
 from streamhouse.broker.connection import Handler, KafkaConnection
 from streamhouse.broker.dynamic_configs import DynamicBrokerConfigs, split_stored
 from streamhouse.broker.metrics import BrokerMetrics
@@ -289,6 +290,14 @@ class Broker:
         except config_defs.ConfigError as exc:
             raise TopicError(ErrorCode(exc.error_code), str(exc)) from None
         return config_defs.normalize(config_defs.TOPIC_CONFIGS[name], value)
+
+    def config_layers(self) -> BrokerConfigLayers:
+        """The broker config values in effect: own dynamic > cluster dynamic > static > default."""
+        return BrokerConfigLayers(
+            node=self.dynamic_configs.node,
+            cluster=self.dynamic_configs.cluster,
+            static=self.settings.broker_configs,
+        )
 
     def topic_config(self, topic: TopicMetadata, name: str) -> str | None:
         value, _source = config_defs.topic_config_value(

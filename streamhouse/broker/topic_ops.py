@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from streamhouse.broker.config_entries import topic_config_conflict
 from streamhouse.broker.topics import topic_name_problem
 from streamhouse.metadata.model import TopicMetadata
 from streamhouse.metadata.store import TopicAlreadyExists
@@ -36,6 +37,17 @@ class TopicSpec:
     configs: dict[str, str]
 
 
+def check_topic_config_set(broker: Broker, configs: dict[str, str]) -> None:
+    """Kafka's checks across a topic's configs (each value already valid); raise TopicError."""
+    conflict = topic_config_conflict(
+        configs,
+        broker.config_layers(),
+        broker.broker_config("remote.log.storage.system.enable") == "true",
+    )
+    if conflict is not None:
+        raise TopicError(ErrorCode.INVALID_CONFIG, conflict)
+
+
 def resolve_topic_spec(
     broker: Broker,
     name: str,
@@ -62,6 +74,7 @@ def resolve_topic_spec(
         for key, value in configs.items()
         if value is not None
     }
+    check_topic_config_set(broker, clean)
     if replication_factor < -1 or replication_factor == 0:
         raise TopicError(
             ErrorCode.INVALID_REPLICATION_FACTOR,

@@ -159,8 +159,13 @@ def test_validate_only_creates_nothing(admin: AdminClient, topic_name: str) -> N
          "Invalid value foo for configuration cleanup.policy: "
          "String must be one of: compact, delete"),
         ({"no.such.config": "1"}, "Unknown topic config name: no.such.config"),
+        ({"min.compaction.lag.ms": "10", "max.compaction.lag.ms": "5"},
+         "conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)"),
+        ({"remote.storage.enable": "true"},
+         "Tiered Storage functionality is disabled in the broker. "
+         "Topic cannot be configured with remote log storage."),
     ],
-    ids=["not-a-number", "not-an-allowed-value", "unknown-name"],
+    ids=["not-a-number", "not-an-allowed-value", "unknown-name", "conflict", "tiered"],
 )
 def test_invalid_topic_configs_fail_with_invalid_config(
     admin: AdminClient, topic_name: str, config: dict[str, str], message: str

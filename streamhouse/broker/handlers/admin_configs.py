@@ -29,8 +29,7 @@ from streamhouse.broker.config_entries import (
 )
 from streamhouse.broker.connection import RequestContext
 from streamhouse.broker.dynamic_configs import split_stored, stored_name
-from streamhouse.broker.handlers.admin_topics import config_layers
-from streamhouse.broker.topic_ops import TopicError
+from streamhouse.broker.topic_ops import TopicError, check_topic_config_set
 from streamhouse.broker.topics import topic_name_problem
 from streamhouse.protocol.api_keys import ApiKey
 from streamhouse.protocol.errors import ErrorCode
@@ -117,7 +116,7 @@ async def _describe(
             raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None)
         broker.topics.put(topic)
         await broker.reload_dynamic_broker_configs()
-        return topic_entries(topic.configs, config_layers(broker))
+        return topic_entries(topic.configs, broker.config_layers())
     if resource.resource_type == ResourceType.BROKER:
         if name and _node_id(name, "Broker id") != broker.node_id:
             raise _invalid_request(
@@ -125,7 +124,7 @@ async def _describe(
                 f"{name}"
             )
         await broker.reload_dynamic_broker_configs()
-        return broker_entries(config_layers(broker), per_broker=bool(name))
+        return broker_entries(broker.config_layers(), per_broker=bool(name))
     if resource.resource_type == ResourceType.BROKER_LOGGER:
         if not name:
             raise _invalid_request("Broker id must not be empty")
@@ -213,6 +212,7 @@ async def _alter_topic(
             f"Can't {exc.op.op.name} to key {exc.op.name} because its type is not LIST.",
         ) from None
     desired = _validated_topic_configs(broker, desired)
+    check_topic_config_set(broker, desired)
     if topic is None:
         raise TopicError(
             ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist."

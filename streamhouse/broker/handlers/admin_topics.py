@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from streamhouse.broker.config_entries import BrokerConfigLayers, topic_entries
+from streamhouse.broker.config_entries import topic_entries
 from streamhouse.broker.connection import RequestContext
 from streamhouse.broker.handlers.cluster import PARTITION_LEADER_EPOCH, partition_leader
 from streamhouse.broker.topic_ops import TopicError, TopicSpec, create_topic, resolve_topic_spec
@@ -46,14 +46,6 @@ UNKNOWN_ID = "This server does not host this topic ID."
 # All topic operations (READ..ALTER_CONFIGS) as a bit field: no authorizer is configured.
 TOPIC_AUTHORIZED_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
 MAX_REQUEST_PARTITION_SIZE_LIMIT = 2000
-
-
-def config_layers(broker: Broker) -> BrokerConfigLayers:
-    return BrokerConfigLayers(
-        node=broker.dynamic_configs.node,
-        cluster=broker.dynamic_configs.cluster,
-        static=broker.settings.broker_configs,
-    )
 
 
 def _duplicates(names: Sequence[object]) -> set[object]:
@@ -179,7 +171,7 @@ def _created_result(
             config_source=entry.source,
             is_sensitive=entry.sensitive,
         )
-        for entry in topic_entries(spec.configs, config_layers(broker))
+        for entry in topic_entries(spec.configs, broker.config_layers())
     ]
     return CreateTopicsResponse.CreatableTopicResult(
         name=spec.name,
