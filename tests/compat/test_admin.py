@@ -470,6 +470,25 @@ def test_kafka_python_describe_configs(kp_admin: KafkaAdminClient, topic_name: s
     assert "retention.ms" in text and "1000" in text and "segment.ms" in text
 
 
+def test_broker_log_levels_change_at_runtime(kp_admin: KafkaAdminClient, node_id: int) -> None:
+    def loggers(configs: dict[str, Any]) -> KPConfigResource:
+        return KPConfigResource(KPConfigResourceType.BROKER_LOGGER, str(node_id), configs=configs)
+
+    def outcome(configs: dict[str, Any]) -> str:
+        return str(kp_admin.alter_configs([loggers(configs)])["broker_logger"][str(node_id)])
+
+    assert outcome({"streamhouse.admin": ("SET", "DEBUG")}) == "OK"
+    try:
+        described = kp_admin.describe_configs([loggers({})], config_filter="all")
+        levels = described["broker_logger"][str(node_id)]
+        assert levels["streamhouse.admin"]["value"] == "DEBUG"
+        assert levels["root"]["config_source"] == "DYNAMIC_BROKER_LOGGER_CONFIG"
+        assert "not a supported log level" in outcome({"streamhouse.admin": ("SET", "LOUD")})
+        assert "InvalidRequestError" in outcome({"root": ("DELETE", None)})
+    finally:
+        assert outcome({"streamhouse.admin": ("DELETE", None)}) == "OK"
+
+
 # --- describe topics --------------------------------------------------------------------------
 
 

@@ -79,19 +79,28 @@ def _node_id(name: str, what: str) -> int:
 
 # --- DescribeConfigs ------------------------------------------------------------------------
 
-# Python's level names in log4j's words.
-_LOG4J_LEVEL = {"WARNING": "WARN", "CRITICAL": "FATAL", "NOTSET": "ALL"}
+# Log levels in log4j's words, as BROKER_LOGGER resources speak them.
+LOG_LEVELS = {"FATAL": 50, "ERROR": 40, "WARN": 30, "INFO": 20, "DEBUG": 10, "TRACE": 5}
+_LEVEL_NAMES = {number: name for name, number in LOG_LEVELS.items()}
+ROOT_LOGGER = "root"
+
+
+def _logger_names() -> list[str]:
+    names = sorted(n for n in logging.root.manager.loggerDict if n.startswith("streamhouse"))
+    return [ROOT_LOGGER, *names]
+
+
+def _logger(name: str) -> logging.Logger:
+    return logging.getLogger() if name == ROOT_LOGGER else logging.getLogger(name)
 
 
 def _logger_entries() -> list[ConfigEntry]:
-    names = sorted(n for n in logging.root.manager.loggerDict if n.startswith("streamhouse"))
     entries = []
-    for name in ["root", *names]:
-        logger = logging.getLogger() if name == "root" else logging.getLogger(name)
-        level = logging.getLevelName(logger.getEffectiveLevel())
+    for name in _logger_names():
+        level = _logger(name).getEffectiveLevel()
         entries.append(ConfigEntry(
             name=name,
-            value=_LOG4J_LEVEL.get(level, level),
+            value=_LEVEL_NAMES.get(level, logging.getLevelName(level)),
             source=ConfigSource.DYNAMIC_BROKER_LOGGER_CONFIG,
             read_only=False,
             sensitive=False,
@@ -240,13 +249,7 @@ async def _alter_broker(
     broker: Broker, name: str, compute: ComputeConfigs, validate_only: bool
 ) -> None:
     assert broker.metadata is not None
-    node_id: int | None = None
-    if name:
-        node_id = _node_id(name, "Node id")
-        if node_id != broker.node_id:
-            raise _invalid_request(
-                f"Unexpected node id. Expected {broker.node_id}, but received {node_id}"
-            )
+    node_id = _check_current_node(broker, name) if name else None
     stored = split_stored(await broker.metadata.get_broker_configs(), broker.node_id)
     current = stored.node if node_id is not None else stored.cluster
     try:
@@ -272,6 +275,44 @@ async def _alter_broker(
         "cluster-default" if node_id is None else f"node {node_id}",
         {k: (None if _is_sensitive_broker_config(k) else v) for k, v in changes.items()},
     )
+
+
+def _check_current_node(broker: Broker, name: str) -> int:
+    node_id = _node_id(name, "Node id")
+    if node_id != broker.node_id:
+        raise _invalid_request(
+            f"Unexpected node id. Expected {broker.node_id}, but received {node_id}"
+        )
+    return node_id
+
+
+def _alter_loggers(broker: Broker, name: str, ops: list[ConfigOp], validate_only: bool) -> None:
+    """Change this broker's log levels (not persisted, as in Kafka)."""
+    _check_current_node(broker, name)
+    known = set(_logger_names())
+    for op in ops:
+        if op.op in (OpType.APPEND, OpType.SUBTRACT):
+            raise _invalid_request(
+                f"{op.op.name} operation is not allowed for the BROKER_LOGGER resource"
+            )
+        if op.name not in known:
+            raise TopicError(ErrorCode.INVALID_CONFIG, f"Logger {op.name} does not exist!")
+        if op.op == OpType.DELETE and op.name == ROOT_LOGGER:
+            raise _invalid_request(
+                f"Removing the log level of the {ROOT_LOGGER} logger is not allowed"
+            )
+        if op.op == OpType.SET and op.value not in LOG_LEVELS:
+            raise TopicError(
+                ErrorCode.INVALID_CONFIG,
+                f"Cannot set the log level of {op.name} to {op.value} as it is not a supported "
+                f"log level. Valid log4j levels are {', '.join(LOG_LEVELS)}",
+            )
+    if validate_only:
+        return
+    for op in ops:
+        level = LOG_LEVELS[op.value] if op.op == OpType.SET and op.value else logging.NOTSET
+        _logger(op.name).setLevel(level)
+        log.info("log level changed logger=%s level=%s", op.name, op.value)
 
 
 def _is_sensitive_broker_config(name: str) -> bool:
@@ -373,6 +414,9 @@ async def handle_incremental_alter_configs(
 
     async def alter(resource: IncrementalAlterConfigsRequest.AlterConfigsResource) -> None:
         ops = _config_ops(resource)
+        if resource.resource_type == ResourceType.BROKER_LOGGER:
+            _alter_loggers(broker, resource.resource_name, ops, request.validate_only)
+            return
         definitions = (
             TOPIC_CONFIGS if resource.resource_type == ResourceType.TOPIC else BROKER_CONFIGS
         )
