@@ -30,7 +30,7 @@ from streamhouse.protocol.versions import SUPPORTED_VERSIONS
 from streamhouse.storage import open_object_store
 from streamhouse.storage.engine import StorageEngine
 from streamhouse.storage.object_store import ObjectStore
-from streamhouse.storage.settings import StorageSettings
+from streamhouse.storage.settings import defaults_for
 
 log = logging.getLogger("streamhouse.broker")
 
@@ -110,8 +110,7 @@ class Broker:
         if settings.uses_data_dir:
             self._lock = DataDirLock(settings.data_dir)
             self._lock.acquire()
-        self.metadata = open_metadata_store(settings.metadata_url)
-        await self.metadata.open()
+        self.metadata = await open_metadata_store(settings.metadata_url)
         self.cluster_id = await self.metadata.get_or_set_cluster_id(
             settings.cluster_id or new_cluster_id()
         )
@@ -121,7 +120,7 @@ class Broker:
                 f"{self.cluster_id}"
             )
         self.objects = open_object_store(settings.storage_url)
-        storage_settings = StorageSettings.defaults_for(settings.storage_url)
+        storage_settings = defaults_for(settings.storage_url)
         overrides = {
             name: value
             for name, value in (
