@@ -344,12 +344,11 @@ async def _alter_resource(
 
 
 async def _alter_all(
-    broker: Broker,
-    resources: list[Any],
-    alter: Callable[[Any], Any],
-) -> list[tuple[Any, ErrorCode, str | None]]:
+    resources: list[Any], alter: Callable[[Any], Any], result_type: type
+) -> list[Any]:
+    """Alter each resource in turn; one result_type (AlterConfigsResourceResponse) each."""
     duplicates = _duplicate_resources(resources)
-    outcomes: list[tuple[Any, ErrorCode, str | None]] = []
+    outcomes = []
     for resource in resources:
         code, message = ErrorCode.NONE, None
         try:
@@ -363,7 +362,10 @@ async def _alter_all(
                 _resource_type_name(resource.resource_type), resource.resource_name,
                 code.name, message,
             )
-        outcomes.append((resource, code, message))
+        outcomes.append(result_type(
+            error_code=code, error_message=message,
+            resource_type=resource.resource_type, resource_name=resource.resource_name,
+        ))
     return outcomes
 
 
@@ -375,17 +377,12 @@ async def handle_alter_configs(
     async def alter(resource: AlterConfigsRequest.AlterConfigsResource) -> None:
         names = [c.name for c in resource.configs]
         _check_config_list(names, [c.name for c in resource.configs if c.value is None])
-        replacement = {c.name: c.value or "" for c in resource.configs}
+        replacement = {c.name: c.value for c in resource.configs if c.value is not None}
         await _alter_resource(broker, resource, lambda _current: replacement, request.validate_only)
 
-    outcomes = await _alter_all(broker, request.resources, alter)
-    return AlterConfigsResponse(responses=[
-        AlterConfigsResponse.AlterConfigsResourceResponse(
-            error_code=code, error_message=message,
-            resource_type=r.resource_type, resource_name=r.resource_name,
-        )
-        for r, code, message in outcomes
-    ])
+    return AlterConfigsResponse(responses=await _alter_all(
+        request.resources, alter, AlterConfigsResponse.AlterConfigsResourceResponse
+    ))
 
 
 def _config_ops(resource: IncrementalAlterConfigsRequest.AlterConfigsResource) -> list[ConfigOp]:
@@ -425,14 +422,9 @@ async def handle_incremental_alter_configs(
             request.validate_only,
         )
 
-    outcomes = await _alter_all(broker, request.resources, alter)
-    return IncrementalAlterConfigsResponse(responses=[
-        IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
-            error_code=code, error_message=message,
-            resource_type=r.resource_type, resource_name=r.resource_name,
-        )
-        for r, code, message in outcomes
-    ])
+    return IncrementalAlterConfigsResponse(responses=await _alter_all(
+        request.resources, alter, IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
+    ))
 
 
 HANDLERS = {

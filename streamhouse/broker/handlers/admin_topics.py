@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from streamhouse.broker.config_entries import topic_entries
 from streamhouse.broker.connection import RequestContext
-from streamhouse.broker.handlers.cluster import PARTITION_LEADER_EPOCH, partition_leader
+from streamhouse.broker.handlers.cluster import partition_fields
 from streamhouse.broker.topic_ops import TopicError, TopicSpec, create_topic, resolve_topic_spec
 from streamhouse.broker.topics import topic_name_problem
 from streamhouse.metadata.model import BrokerInfo, TopicMetadata
@@ -378,7 +378,12 @@ async def handle_create_partitions(
     broker = ctx.broker
     brokers = await broker.live_brokers()
     duplicates = _duplicates([t.name for t in request.topics])
-    results: list[CreatePartitionsResponse.CreatePartitionsTopicResult] = []
+    results = [
+        CreatePartitionsResponse.CreatePartitionsTopicResult(
+            name=str(name), error_code=ErrorCode.INVALID_REQUEST, error_message=DUPLICATE_TOPIC
+        )
+        for name in sorted(duplicates, key=str)
+    ]
     for topic in request.topics:
         if topic.name in duplicates:
             continue
@@ -390,12 +395,6 @@ async def handle_create_partitions(
         results.append(CreatePartitionsResponse.CreatePartitionsTopicResult(
             name=topic.name, error_code=code, error_message=message
         ))
-    results += [
-        CreatePartitionsResponse.CreatePartitionsTopicResult(
-            name=str(name), error_code=ErrorCode.INVALID_REQUEST, error_message=DUPLICATE_TOPIC
-        )
-        for name in sorted(duplicates, key=str)
-    ]
     return CreatePartitionsResponse(results=results)
 
 
@@ -409,20 +408,14 @@ def _partition_entries(
 ) -> tuple[list[DTP.DescribeTopicPartitionsResponsePartition], int]:
     """Up to `limit` partitions from `start`, and the next partition index (-1 when done)."""
     end = min(topic.partition_count, start + limit)
-    entries = []
-    for index in range(start, end):
-        leader = partition_leader(brokers, topic.topic_id, index)
-        entries.append(DTP.DescribeTopicPartitionsResponsePartition(
-            error_code=ErrorCode.NONE,
-            partition_index=index,
-            leader_id=leader,
-            leader_epoch=PARTITION_LEADER_EPOCH,
-            replica_nodes=[leader],
-            isr_nodes=[leader],
+    entries = [
+        DTP.DescribeTopicPartitionsResponsePartition(
+            **partition_fields(brokers, topic.topic_id, index),
             eligible_leader_replicas=[],
             last_known_elr=[],
-            offline_replicas=[],
-        ))
+        )
+        for index in range(start, end)
+    ]
     return entries, (end if end < topic.partition_count else -1)
 
 
