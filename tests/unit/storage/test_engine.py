@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from collections.abc import Callable
 
@@ -224,17 +225,29 @@ async def test_close_commits_the_open_segment(
 
 
 async def test_idempotent_duplicate_gets_its_original_offset(
-    engine: StorageEngine, metadata: MetadataStore
+    engine_factory: Callable[..., StorageEngine], metadata: MetadataStore
 ) -> None:
+    engine = engine_factory(StorageSettings(seal_ms=20.0))
     topic_id = await new_topic(metadata)
-    producer = {"producer_id": 7, "producer_epoch": 0}
-    first = await engine.append(topic_id, 0, [make_batch([b"a"], base_sequence=0, **producer)])
-    await engine.append(topic_id, 0, [make_batch([b"b"], base_sequence=1, **producer)])
-    retry = await engine.append(topic_id, 0, [make_batch([b"a"], base_sequence=0, **producer)])
-    gap = await engine.append(topic_id, 0, [make_batch([b"c"], base_sequence=5, **producer)])
-    assert (retry.error_code, retry.base_offset) == (0, first.base_offset)
-    assert gap.error_code == 45  # OUT_OF_ORDER_SEQUENCE_NUMBER
-    assert values_of(await read_all(engine, topic_id, 0)) == [(0, b"a"), (1, b"b")]
+    await engine.partition_state(topic_id, 0)
+
+    def batch(value: bytes, sequence: int):
+        return make_batch([value], producer_id=7, producer_epoch=0, base_sequence=sequence)
+
+    first = await engine.append(topic_id, 0, [batch(b"a", 0)])
+    # One segment holding an accepted batch, a duplicate, a gap, then an accepted one again:
+    # the chunk's bytes are indexed around the rejected ones.
+    plain = asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"p"])]))
+    retry = asyncio.ensure_future(engine.append(topic_id, 0, [batch(b"a", 0)]))
+    gap = asyncio.ensure_future(engine.append(topic_id, 0, [batch(b"c", 5)]))
+    second = asyncio.ensure_future(engine.append(topic_id, 0, [batch(b"b", 1)]))
+    await asyncio.gather(plain, retry, gap, second)
+    assert (retry.result().error_code, retry.result().base_offset) == (0, first.base_offset)
+    assert gap.result().error_code == 45  # OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert (second.result().error_code, second.result().base_offset) == (0, 2)
+    expected = [(0, b"a"), (1, b"p"), (2, b"b")]
+    assert values_of(await read_all(engine, topic_id, 0)) == expected
+    assert values_of(await read_all(engine_factory(node_id=2), topic_id, 0)) == expected
 
 
 async def test_garbage_below_log_start_is_collected(
@@ -294,3 +307,46 @@ async def test_append_keeps_its_own_copy_of_the_request_buffer(
     request[:] = bytes(len(request))  # the next request overwrites the buffer
     assert (await pending).error_code == 0
     assert values_of(await read_all(engine, topic_id, 0)) == [(0, b"original")]
+
+
+async def test_random_reads_follow_kafka_fetch_rules(
+    engine_factory: Callable[..., StorageEngine], metadata: MetadataStore
+) -> None:
+    writer = engine_factory(StorageSettings(seal_bytes=4096, seal_ms=1.0))
+    topic_id = await new_topic(metadata)
+    rng = random.Random(7)
+    await writer.partition_state(topic_id, 0)
+    layout: list[tuple[int, int, int]] = []  # base offset, record count, size
+    offset = 0
+    for _ in range(12):  # five appends at a time: chunks of several batches
+        batches = [
+            make_batch([payload(0, i, rng.randint(1, 300)) for i in range(rng.randint(1, 6))])
+            for _ in range(5)
+        ]
+        results = await asyncio.gather(*(writer.append(topic_id, 0, [b]) for b in batches))
+        for result, (header, view) in zip(results, batches, strict=True):
+            assert result.base_offset == offset
+            layout.append((offset, header.record_count, len(view)))
+            offset += header.record_count
+    await writer.delete_records(topic_id, 0, layout[3][0] + 1)
+    log_start, high_watermark = layout[3][0] + 1, offset
+
+    for reader in (writer, engine_factory(StorageSettings(cache_bytes=8192), node_id=2)):
+        for _ in range(150):
+            fetch = rng.randint(log_start - 2, high_watermark + 1)
+            max_bytes, min_one = rng.randint(0, 3000), rng.random() < 0.7
+            result = await reader.read(topic_id, 0, fetch, max_bytes, min_one)
+            if not log_start <= fetch <= high_watermark:
+                assert result.error_code == StorageErrorCode.OFFSET_OUT_OF_RANGE
+                continue
+            assert result.error_code == 0
+            expected, total = [], 0
+            for base, count, size in layout:
+                if base + count <= fetch:
+                    continue
+                if total + size > max_bytes and (expected or not min_one):
+                    break
+                expected.append((base, count, size))
+                total += size
+            got = [read_batch_header(b) for b in result.batches]
+            assert [(h.base_offset, h.record_count, h.total_size) for h in got] == expected
