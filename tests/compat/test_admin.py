@@ -30,6 +30,7 @@ from kafka import errors as kafka_errors
 from kafka.admin import ConfigResource as KPConfigResource
 from kafka.admin import ConfigResourceType as KPConfigResourceType
 from kafka.admin import KafkaAdminClient
+
 from streamhouse.protocol.codec import decode_response, encode_request
 from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.messages import (
@@ -38,7 +39,6 @@ from streamhouse.protocol.messages import (
     DescribeConfigsRequest,
     IncrementalAlterConfigsRequest,
 )
-
 from tests.support.broker import BrokerProcess
 
 TIMEOUT_S = 15
@@ -60,9 +60,8 @@ def kp_admin(broker: BrokerProcess) -> Iterator[KafkaAdminClient]:
 
 @pytest.fixture(scope="module")
 def node_id(admin: AdminClient) -> int:
-    brokers = admin.list_topics(timeout=TIMEOUT_S).brokers
-    assert len(brokers) == 1
-    return next(iter(brokers))
+    (node,) = admin.describe_cluster().result(timeout=TIMEOUT_S).nodes
+    return int(node.id)
 
 
 def call(broker: BrokerProcess, request: Any, version: int) -> Any:
@@ -107,6 +106,17 @@ def topic_configs(admin: AdminClient, name: str) -> dict[str, Any]:
     return entries  # type: ignore[no-any-return]
 
 
+def topic_exists(admin: AdminClient, name: str) -> bool:
+    """Whether DescribeConfigs knows the topic (asks about it without creating it)."""
+    future = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, name)])
+    try:
+        wait(future)
+    except KafkaException as exc:
+        assert exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+        return False
+    return True
+
+
 def partition_count(admin: AdminClient, name: str) -> int:
     return len(admin.list_topics(name, timeout=TIMEOUT_S).topics[name].partitions)
 
@@ -143,7 +153,7 @@ def test_creating_an_existing_topic_fails_with_topic_already_exists(
 
 def test_validate_only_creates_nothing(admin: AdminClient, topic_name: str) -> None:
     wait(admin.create_topics([NewTopic(topic_name, 2, 1)], validate_only=True))
-    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+    assert not topic_exists(admin, topic_name)
     error = error_of(admin.create_topics(
         [NewTopic(topic_name, 2, 1, config={"retention.ms": "abc"})], validate_only=True
     ))
@@ -173,7 +183,7 @@ def test_invalid_topic_configs_fail_with_invalid_config(
     error = error_of(admin.create_topics([NewTopic(topic_name, 1, 1, config=config)]))
     assert error.code() == KafkaError.INVALID_CONFIG
     assert error.str() == message
-    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+    assert not topic_exists(admin, topic_name)
 
 
 def test_invalid_topic_name_fails_with_invalid_topic_exception(admin: AdminClient) -> None:
@@ -252,7 +262,7 @@ def test_deleting_a_missing_topic_fails_with_unknown_topic(admin: AdminClient) -
 def test_deleted_topic_disappears_and_can_be_recreated(admin: AdminClient, topic_name: str) -> None:
     create(admin, topic_name, 2, retention_ms="1000")
     wait(admin.delete_topics([topic_name]))
-    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+    assert not topic_exists(admin, topic_name)
     create(admin, topic_name, 1)
     assert partition_count(admin, topic_name) == 1
     retention = topic_configs(admin, topic_name)["retention.ms"]
@@ -490,6 +500,17 @@ def test_broker_log_levels_change_at_runtime(kp_admin: KafkaAdminClient, node_id
 
 
 # --- describe topics --------------------------------------------------------------------------
+
+
+def test_list_topics_shows_created_and_not_deleted_topics(
+    admin: AdminClient, topic_name: str
+) -> None:
+    create(admin, topic_name, 2)
+    create(admin, topic_name + "-gone", 1)
+    wait(admin.delete_topics([topic_name + "-gone"]))
+    listed = admin.list_topics(timeout=TIMEOUT_S).topics
+    assert len(listed[topic_name].partitions) == 2
+    assert topic_name + "-gone" not in listed
 
 
 def test_describe_topics_and_kcat_metadata(
