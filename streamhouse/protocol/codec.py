@@ -142,14 +142,21 @@ def decode_request(frame: memoryview) -> tuple[RequestHeader, Any]:
         header = RequestHeader(api_key, api_version, correlation_id, None)
         raise UnknownApiKey(header, f"unknown api key {api_key} (version {api_version}, "
                                     f"correlation id {correlation_id})")
+    lo, hi = cls.VALID_VERSIONS
+    supported = lo <= api_version <= hi
     try:
         header, pos = _decode_header(frame, request_header_version(api_key, api_version),
                                      fixed)
     except (struct.error, IndexError, ValueError) as exc:
+        if not supported:
+            # The layout of a version we do not know is a guess; the fixed fields are enough
+            # to answer UNSUPPORTED_VERSION.
+            header = RequestHeader(api_key, api_version, correlation_id, None)
+            raise UnsupportedVersion(header, f"{cls.__name__} v{api_version} outside {lo}-{hi}") \
+                from None
         raise ProtocolError(f"bad request header of {cls.__name__} v{api_version}: {exc!r}") \
             from None
-    lo, hi = cls.VALID_VERSIONS
-    if not lo <= api_version <= hi:
+    if not supported:
         raise UnsupportedVersion(header, f"{cls.__name__} v{api_version} outside {lo}-{hi}")
     decode, _ = codec_for(cls, api_version)
     message, end = decode(frame, pos)
