@@ -546,3 +546,54 @@ def test_describe_topic_partitions_pages_with_a_cursor(
     assert rest["next_cursor"] is None
     missing = kp_admin.describe_topic_partitions([f"missing-{uuid.uuid4().hex}"])
     assert missing["topics"][0]["error_code"] == kafka_errors.UnknownTopicOrPartitionError.errno
+
+
+# --- static broker configs ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def configured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    """A broker with static configs set on its command line, as operators do."""
+    data_dir = tmp_path_factory.mktemp("configured") / "data"
+    settings = {
+        "num.partitions": "3",
+        "compression.type": "gzip",
+        "log.retention.hours": "1",
+        "delete.topic.enable": "false",
+    }
+    args = [arg for name, value in settings.items() for arg in ("--set", f"{name}={value}")]
+    with BrokerProcess(data_dir, "--node-id", "3", *args) as proc:
+        yield proc
+
+
+def test_static_broker_configs_are_defaults_and_sources(
+    configured_broker: BrokerProcess, topic_name: str
+) -> None:
+    admin = AdminClient({"bootstrap.servers": configured_broker.bootstrap})
+    wait(admin.create_topics([NewTopic(topic_name)]))
+    assert partition_count(admin, topic_name) == 3
+    entries = topic_configs(admin, topic_name)
+    compression = entries["compression.type"]
+    assert (compression.value, compression.source) == (
+        "gzip", ConfigSource.STATIC_BROKER_CONFIG.value
+    )
+    # librdkafka keys synonyms by name, so read the full list from the wire.
+    describe = DescribeConfigsRequest(resources=[DescribeConfigsRequest.DescribeConfigsResource(
+        resource_type=TOPIC, resource_name=topic_name, configuration_keys=["compression.type"]
+    )], include_synonyms=True)
+    (described,) = call(configured_broker, describe, 4).results[0].configs
+    assert [(s.name, s.value, s.source) for s in described.synonyms] == [
+        ("compression.type", "gzip", ConfigSource.STATIC_BROKER_CONFIG.value),
+        ("compression.type", "producer", ConfigSource.DEFAULT_CONFIG.value),
+    ]
+    # Kafka reports DEFAULT_CONFIG here: only a lower-precedence synonym (hours) is set.
+    retention = entries["retention.ms"]
+    assert (retention.value, retention.source) == ("3600000", ConfigSource.DEFAULT_CONFIG.value)
+    broker_resource = ConfigResource(ConfigResource.Type.BROKER, "3")
+    (broker_entries,) = wait(admin.describe_configs([broker_resource])).values()
+    partitions = broker_entries["num.partitions"]
+    assert (partitions.value, partitions.source) == ("3", ConfigSource.STATIC_BROKER_CONFIG.value)
+    error = error_of(admin.delete_topics([topic_name]))
+    assert error.code() == KafkaError.TOPIC_DELETION_DISABLED
+    assert topic_exists(admin, topic_name)
+
