@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, TopicCollection
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -296,6 +296,19 @@ def test_partitions_grow_and_never_shrink(admin: AdminClient, topic_name: str) -
     )
     same = error_of(admin.create_partitions([NewPartitions(topic_name, 5)]))
     assert same.str() == "Topic already has 5 partition(s)."
+
+
+def test_added_partitions_take_records(
+    broker: BrokerProcess, admin: AdminClient, topic_name: str
+) -> None:
+    create(admin, topic_name, 1)
+    wait(admin.create_partitions([NewPartitions(topic_name, 3)]))
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    delivered: list[tuple[int, int]] = []
+    producer.produce(topic_name, b"in the new partition", partition=2,
+                     on_delivery=lambda err, msg: delivered.append((msg.partition(), msg.offset())))
+    assert producer.flush(TIMEOUT_S) == 0
+    assert delivered == [(2, 0)]
 
 
 def test_kafka_python_create_partitions(kp_admin: KafkaAdminClient, topic_name: str) -> None:
