@@ -269,6 +269,27 @@ def test_deleted_topic_disappears_and_can_be_recreated(admin: AdminClient, topic
     assert retention.source == ConfigSource.DEFAULT_CONFIG.value
 
 
+def produce(broker: BrokerProcess, topic: str, count: int) -> list[int]:
+    """Produce `count` records to partition 0; their offsets."""
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    offsets: list[int] = []
+    for i in range(count):
+        producer.produce(topic, b"%d" % i, partition=0,
+                         on_delivery=lambda err, msg: offsets.append(msg.offset()))
+    assert producer.flush(TIMEOUT_S) == 0
+    return offsets
+
+
+def test_recreated_topic_starts_empty(
+    broker: BrokerProcess, admin: AdminClient, topic_name: str
+) -> None:
+    create(admin, topic_name, 1)
+    assert produce(broker, topic_name, 3) == [0, 1, 2]
+    wait(admin.delete_topics([topic_name]))
+    create(admin, topic_name, 1)
+    assert produce(broker, topic_name, 1) == [0]
+
+
 def test_delete_by_topic_id(kp_admin: KafkaAdminClient, topic_name: str) -> None:
     created = kp_admin.create_topics({topic_name: kp_spec(1)})
     (result,) = created["topics"]
