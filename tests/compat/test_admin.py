@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import struct
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -31,7 +29,6 @@ from kafka.admin import ConfigResource as KPConfigResource
 from kafka.admin import ConfigResourceType as KPConfigResourceType
 from kafka.admin import KafkaAdminClient
 
-from streamhouse.protocol.codec import decode_response, encode_request
 from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.messages import (
     CreateTopicsRequest,
@@ -40,6 +37,7 @@ from streamhouse.protocol.messages import (
     IncrementalAlterConfigsRequest,
 )
 from tests.support.broker import BrokerProcess
+from tests.support.raw_client import kafka_call
 
 TIMEOUT_S = 15
 TOPIC, BROKER = 2, 4
@@ -65,13 +63,7 @@ def node_id(admin: AdminClient) -> int:
 
 
 def call(broker: BrokerProcess, request: Any, version: int) -> Any:
-    """One request on a raw socket, for what no client library here can send."""
-    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as sock:
-        sock.sendall(encode_request(request, version, 1, "admin-test"))
-        stream = sock.makefile("rb")
-        (size,) = struct.unpack(">i", stream.read(4))
-        _, response = decode_response(type(request).API_KEY, version, memoryview(stream.read(size)))
-    return response
+    return kafka_call(broker.port, request, version)
 
 
 def wait(futures: dict[Any, Any]) -> dict[Any, Any]:
