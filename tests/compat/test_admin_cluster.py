@@ -85,13 +85,17 @@ def alter(broker: BrokerProcess, resource_type: int, name: str, key: str, op: in
     return result
 
 
+def create_request(name: str, partitions: int, replication_factor: int) -> CreateTopicsRequest:
+    return CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name=name, num_partitions=partitions, replication_factor=replication_factor
+    )])
+
+
 def test_topic_changes_are_seen_through_every_broker(
     cluster: tuple[BrokerProcess, ...], topic_name: str
 ) -> None:
     first, second = cluster
-    create = CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
-        name=topic_name, num_partitions=2, replication_factor=3
-    )])
+    create = create_request(topic_name, 2, 3)
     (created,) = kafka_call(first.port, create, 7).topics
     assert (created.error_code, created.replication_factor) == (ErrorCode.NONE, 3)
     (again,) = kafka_call(second.port, create, 7).topics
@@ -124,10 +128,8 @@ def test_cluster_defaults_apply_to_every_broker(
     cluster: tuple[BrokerProcess, ...], topic_name: str
 ) -> None:
     first, second = cluster
-    create = CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
-        name=topic_name, num_partitions=1, replication_factor=1
-    )])
-    assert kafka_call(second.port, create, 7).topics[0].error_code == ErrorCode.NONE
+    (created,) = kafka_call(second.port, create_request(topic_name, 1, 1), 7).topics
+    assert created.error_code == ErrorCode.NONE
     assert alter(first, BROKER, "", "log.retention.ms", SET, "120000").error_code == 0
     try:
         (retention,) = describe(second, TOPIC, topic_name, "retention.ms").configs
