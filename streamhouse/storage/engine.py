@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 
-from streamhouse.metadata.model import PartitionState, SegmentCommitResult
+from streamhouse.metadata.model import ChunkLocation, PartitionState, SegmentCommitResult
 from streamhouse.metadata.store import MetadataStore
 from streamhouse.protocol.records import BatchHeader
 from streamhouse.storage.cache import SegmentCache
@@ -33,6 +33,7 @@ from streamhouse.storage.write_path import AppendResult, WritePath, detached
 log = logging.getLogger(__name__)
 
 GC_BATCH = 1000
+TIMESTAMP_SCAN_CHUNKS = 64
 
 
 class StorageError(Exception):
@@ -225,10 +226,31 @@ class StorageEngine:
         if view is None:
             raise StorageError(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         location = await self.metadata.find_chunk_by_timestamp(topic_id, partition, timestamp_ms)
-        if location is None:
-            return None
-        data = await self._reader.chunk_bytes(location, view.leader_epoch)
-        return offset_for_timestamp_in_chunk(data, timestamp_ms, view.log_start_offset)
+        while location is not None:
+            data = await self._reader.chunk_bytes(location, view.leader_epoch)
+            found = offset_for_timestamp_in_chunk(data, timestamp_ms, view.log_start_offset)
+            if found is not None:
+                return found
+            # Only records below log start matched (timestamps need not grow with offsets).
+            location = await self._next_chunk_reaching(
+                topic_id, partition, location.last_offset + 1, timestamp_ms
+            )
+        return None
+
+    async def _next_chunk_reaching(
+        self, topic_id: uuid.UUID, partition: int, offset: int, timestamp_ms: int
+    ) -> ChunkLocation | None:
+        """The first chunk from `offset` on holding a timestamp >= `timestamp_ms`."""
+        while True:
+            following = await self.metadata.find_chunks(
+                topic_id, partition, offset, TIMESTAMP_SCAN_CHUNKS
+            )
+            for location in following:
+                if location.max_timestamp >= timestamp_ms:
+                    return location
+            if len(following) < TIMESTAMP_SCAN_CHUNKS:
+                return None
+            offset = following[-1].last_offset + 1
 
     async def max_timestamp_offset(
         self, topic_id: uuid.UUID, partition: int

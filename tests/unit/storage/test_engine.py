@@ -157,6 +157,8 @@ async def test_timestamp_lookups_find_exact_records(
     assert await engine.max_timestamp_offset(topic_id, 0) == (4, base + 30)
     await engine.delete_records(topic_id, 0, 2)
     assert await engine.offset_for_timestamp(topic_id, 0, base) == (2, base + 5)
+    # The chunk the index finds for base+8 matches only below log start (offset 1).
+    assert await engine.offset_for_timestamp(topic_id, 0, base + 8) == (3, base + 20)
 
 
 async def test_cached_and_uncached_reads_return_identical_bytes(
