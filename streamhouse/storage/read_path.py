@@ -166,7 +166,11 @@ class ReadPath:
         budget -= locations[0].byte_length
         for location in locations[1:]:
             key = location.object_key, location.byte_start, location.byte_length
-            if key not in self._loading and self._cache.get(*key) is None:
+            if (
+                location.byte_length <= self._cache.capacity // 4  # else evicted before use
+                and key not in self._loading
+                and self._cache.get(*key) is None
+            ):
                 task = asyncio.get_running_loop().create_task(
                     self._quiet_load(location, leader_epoch)
                 )
