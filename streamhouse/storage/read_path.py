@@ -92,6 +92,9 @@ class ReadPath:
         """
         try:
             view = await self._views.get(topic_id, partition)
+            if view is not None and offset > view.high_watermark:
+                # Another broker may have committed past what this one has seen.
+                view = await self._views.refresh(topic_id, partition)
             if view is None:
                 return ReadResult(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             if offset < view.log_start_offset or offset > view.high_watermark:

@@ -207,6 +207,9 @@ async def test_two_engines_on_shared_stores_interleave_offsets(
         results.append(await b.append(topic_id, 0, [make_batch([b"b%d" % i])]))
     assert [r.base_offset for r in results] == list(range(20))
     assert (await a.partition_state(topic_id, 0)).high_watermark == 19  # its own last commit
+    # A consumer that saw offset 19 through b fetches 20 from a: not out of range.
+    beyond = await a.read(topic_id, 0, 20, 1 << 20)
+    assert (beyond.error_code, beyond.batches, beyond.high_watermark) == (0, [], 20)
     assert (await a.refresh_partition(topic_id, 0)).high_watermark == 20
     expected = [(2 * i + k, b"%s%d" % (name, i)) for i in range(10) for k, name in
                 enumerate((b"a", b"b"))]
