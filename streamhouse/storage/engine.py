@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from streamhouse.metadata.model import ChunkLocation, PartitionState, SegmentCommitResult
 from streamhouse.metadata.store import MetadataStore
@@ -42,6 +43,19 @@ class StorageError(Exception):
     def __init__(self, error_code: StorageErrorCode, message: str = "") -> None:
         super().__init__(message or error_code.name)
         self.error_code = error_code
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStats:
+    segments_committed: int
+    segments_failed: int
+    segments_in_flight: int
+    """Sealed, not yet committed or failed."""
+    object_reads: int
+    """Ranged GETs the read path issued (cache misses that reached the object store)."""
+    cache_bytes: int
+    cache_hits: int
+    cache_misses: int
 
 
 def _state(key: PartitionKey, view: PartitionView) -> PartitionState:
@@ -84,6 +98,7 @@ class StorageEngine:
         """Seal and commit the open segment and wait for every upload in flight."""
         self._closed = True
         await self._writer.flush()
+        await self._reader.close()
 
     async def flush(self) -> None:
         """Seal the open segment now and wait until everything sealed is committed or failed."""
@@ -312,6 +327,18 @@ class StorageEngine:
         return len(garbage)
 
     # -- introspection ----------------------------------------------------------------
+    def stats(self) -> StorageStats:
+        """Counters for metrics (monotonic ones since start, and current cache use)."""
+        return StorageStats(
+            segments_committed=self._writer.segments_committed,
+            segments_failed=self._writer.segments_failed,
+            segments_in_flight=len(self._writer.pending_object_keys),
+            object_reads=self._reader.object_reads,
+            cache_bytes=self.cache.size,
+            cache_hits=self.cache.hits,
+            cache_misses=self.cache.misses,
+        )
+
     @property
     def segments_committed(self) -> int:
         return self._writer.segments_committed

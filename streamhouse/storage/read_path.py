@@ -75,6 +75,12 @@ class ReadPath:
         self._prefetches: set[asyncio.Task[None]] = set()
         self.object_reads = 0
 
+    async def close(self) -> None:
+        """Stop read-ahead still in flight."""
+        for task in list(self._prefetches):
+            task.cancel()
+        await asyncio.gather(*self._prefetches, return_exceptions=True)
+
     async def read(
         self,
         topic_id: uuid.UUID,

@@ -171,7 +171,9 @@ async def test_cached_and_uncached_reads_return_identical_bytes(
             *(writer.append(topic_id, p, [make_batch([payload(p, b)] * 3)]) for p in range(2))
         )
     cached = [await read_all(writer, topic_id, p) for p in range(2)]
-    assert writer.object_reads == 0
+    stats = writer.stats()
+    assert (stats.object_reads, stats.segments_failed, stats.segments_in_flight) == (0, 0, 0)
+    assert stats.cache_hits > 0 and stats.cache_bytes > 0
 
     fresh = engine_factory(node_id=2)
     uncached = [await read_all(fresh, topic_id, p) for p in range(2)]
