@@ -182,7 +182,10 @@ class WritePath:
                         waiter.future.set_result(error)
                 return
             self.segments_committed += 1
-            self._on_commit(segment, result)
+            try:
+                self._on_commit(segment, result)
+            except Exception:  # the data is committed: still answer with its offsets
+                log.exception("segment %s committed; read side not updated", segment.object_key)
             for waiter in waiters:
                 if not waiter.future.done():
                     waiter.future.set_result(
