@@ -213,9 +213,15 @@ async def test_two_engines_on_shared_stores_interleave_offsets(
     beyond = await a.read(topic_id, 0, 20, 1 << 20)
     assert (beyond.error_code, beyond.batches, beyond.high_watermark) == (0, [], 20)
     assert (await a.refresh_partition(topic_id, 0)).high_watermark == 20
+    waiter = asyncio.ensure_future(a.wait_for_data({(topic_id, 0): 20}, 30))
+    await b.append(topic_id, 0, [make_batch([b"from b"])])
+    await asyncio.sleep(0.01)
+    assert not waiter.done()  # b's commit does not reach a by itself...
+    await a.refresh_partition(topic_id, 0)  # ...the broker's periodic refresh does
+    assert await asyncio.wait_for(waiter, 5) is True
     expected = [(2 * i + k, b"%s%d" % (name, i)) for i in range(10) for k, name in
                 enumerate((b"a", b"b"))]
-    assert values_of(await read_all(a, topic_id, 0)) == expected
+    assert values_of(await read_all(a, topic_id, 0)) == [*expected, (20, b"from b")]
 
 
 async def test_close_commits_the_open_segment(
