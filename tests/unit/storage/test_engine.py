@@ -227,7 +227,7 @@ async def test_two_engines_on_shared_stores_interleave_offsets(
 async def test_close_commits_the_open_segment(
     engine_factory: Callable[..., StorageEngine], metadata: MetadataStore
 ) -> None:
-    slow = engine_factory(StorageSettings(seal_ms=60_000, seal_bytes=1 << 30))
+    slow = engine_factory(StorageSettings(seal_ms=60_000, seal_bytes=1 << 30, seal_when_idle=False))
     topic_id = await new_topic(metadata)
     pending = asyncio.ensure_future(slow.append(topic_id, 0, [make_batch([b"x"])]))
     await asyncio.sleep(0.01)
