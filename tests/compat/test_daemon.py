@@ -1,4 +1,4 @@
-"""The daemon as operators run it: configuration, one broker per data dir, shutdown, idle clients."""
+"""The daemon as operators run it: configuration, one broker per data dir, shutdown, idling."""
 
 from __future__ import annotations
 
