@@ -70,7 +70,12 @@ def uniform_assignor(
         if member not in counts:
             continue
         for tp in sorted(previous[member]):
-            if tp in eligible and member in eligible[tp] and tp not in owner and counts[member] < quota:
+            if (
+                tp in eligible
+                and member in eligible[tp]
+                and tp not in owner
+                and counts[member] < quota
+            ):
                 owner[tp] = member
                 counts[member] += 1
     for tp in sorted(eligible):
@@ -85,7 +90,11 @@ def uniform_assignor(
     return {member: frozenset(parts) for member, parts in result.items()}
 
 
-def _balance(owner: dict[TopicPartition, str], eligible: dict[TopicPartition, list[str]], counts: dict[str, int]) -> None:
+def _balance(
+    owner: dict[TopicPartition, str],
+    eligible: dict[TopicPartition, list[str]],
+    counts: dict[str, int],
+) -> None:
     """Move partitions from the fullest to the emptiest eligible member until no move helps."""
     moved = True
     while moved:

@@ -197,7 +197,9 @@ class ClassicGroup:
             names = own if names is None else names & own
         return names or set()
 
-    def supports_protocols(self, protocol_type: str, protocols: tuple[tuple[str, bytes], ...]) -> bool:
+    def supports_protocols(
+        self, protocol_type: str, protocols: tuple[tuple[str, bytes], ...]
+    ) -> bool:
         if not self.members:
             return bool(protocol_type) and bool(protocols)
         if protocol_type != self.protocol_type:
@@ -292,7 +294,9 @@ class ClassicGroup:
         if state is ClassicGroupState.COMPLETING_REBALANCE:
             if member.matches(req.protocols):
                 # The member missed the JoinGroup answer of this generation: send it again.
-                return self._current_generation_answer(member, with_members=self.is_leader(member.member_id))
+                return self._current_generation_answer(
+                    member, with_members=self.is_leader(member.member_id)
+                )
             return self._update_member_and_rebalance(member, req, now_ms)
         if state is ClassicGroupState.STABLE:
             # A leader's JoinGroup forces a rebalance: it is how a consumer leader reacts to
@@ -302,7 +306,9 @@ class ClassicGroup:
             return self._current_generation_answer(member, with_members=False)
         return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=req.member_id)
 
-    def _current_generation_answer(self, member: ClassicMember, with_members: bool, skip: bool = False) -> JoinResult:
+    def _current_generation_answer(
+        self, member: ClassicMember, with_members: bool, skip: bool = False
+    ) -> JoinResult:
         return JoinResult(
             ErrorCode.NONE,
             member_id=member.member_id,
@@ -320,7 +326,9 @@ class ClassicGroup:
             for m in self.members.values()
         )
 
-    def _add_member_and_rebalance(self, req: JoinRequest, member_id: str, now_ms: int) -> JoinResult | None:
+    def _add_member_and_rebalance(
+        self, req: JoinRequest, member_id: str, now_ms: int
+    ) -> JoinResult | None:
         member = ClassicMember(
             member_id=member_id,
             group_instance_id=req.group_instance_id,
@@ -349,7 +357,9 @@ class ClassicGroup:
         self._rebalance_or_complete_join(now_ms)
         return None
 
-    def _update_member_and_rebalance(self, member: ClassicMember, req: JoinRequest, now_ms: int) -> JoinResult | None:
+    def _update_member_and_rebalance(
+        self, member: ClassicMember, req: JoinRequest, now_ms: int
+    ) -> JoinResult | None:
         member.protocols = req.protocols
         member.rebalance_timeout_ms = req.rebalance_timeout_ms
         member.session_timeout_ms = req.session_timeout_ms
@@ -357,14 +367,22 @@ class ClassicGroup:
         self._rebalance_or_complete_join(now_ms)
         return None
 
-    def _replace_static_member(self, req: JoinRequest, old_id: str, new_id: str, now_ms: int) -> JoinResult | None:
+    def _replace_static_member(
+        self, req: JoinRequest, old_id: str, new_id: str, now_ms: int
+    ) -> JoinResult | None:
         """Kafka's replace path: a restarted static member takes over its predecessor's place."""
         member = self.members[old_id]
         if member.awaiting_join:
-            self.outbox.append(ParkedAnswer("join", old_id, JoinResult(ErrorCode.FENCED_INSTANCE_ID, member_id=old_id)))
+            self.outbox.append(
+                ParkedAnswer(
+                    "join", old_id, JoinResult(ErrorCode.FENCED_INSTANCE_ID, member_id=old_id)
+                )
+            )
             member.awaiting_join = False
         if member.awaiting_sync:
-            self.outbox.append(ParkedAnswer("sync", old_id, SyncResult(ErrorCode.FENCED_INSTANCE_ID)))
+            self.outbox.append(
+                ParkedAnswer("sync", old_id, SyncResult(ErrorCode.FENCED_INSTANCE_ID))
+            )
             member.awaiting_sync = False
         del self.members[old_id]
         member.member_id = new_id
@@ -389,7 +407,9 @@ class ClassicGroup:
                 not is_leader or old_protocols == req.protocols
             )
             if unchanged and (not is_leader or req.supports_skip_assignment):
-                return self._current_generation_answer(member, with_members=is_leader, skip=is_leader)
+                return self._current_generation_answer(
+                    member, with_members=is_leader, skip=is_leader
+                )
             member.awaiting_join = True
             self._prepare_rebalance(now_ms)
             return None
@@ -537,14 +557,18 @@ class ClassicGroup:
                 each.session_deadline_ms = now_ms + each.session_timeout_ms
                 if each.awaiting_sync:
                     each.awaiting_sync = False
-                    self.outbox.append(ParkedAnswer("sync", each.member_id, self._sync_answer(each)))
+                    self.outbox.append(
+                        ParkedAnswer("sync", each.member_id, self._sync_answer(each))
+                    )
         return None
 
     def _sync_answer(self, member: ClassicMember) -> SyncResult:
         return SyncResult(ErrorCode.NONE, self.protocol_type, self.protocol_name, member.assignment)
 
     # -- Heartbeat, LeaveGroup -----------------------------------------------------------
-    def heartbeat(self, member_id: str, group_instance_id: str | None, generation_id: int, now_ms: int) -> ErrorCode:
+    def heartbeat(
+        self, member_id: str, group_instance_id: str | None, generation_id: int, now_ms: int
+    ) -> ErrorCode:
         if self.state is ClassicGroupState.DEAD:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         error = self._validate_member(member_id, group_instance_id)
@@ -602,10 +626,19 @@ class ClassicGroup:
             return
         self.version += 1
         if member.awaiting_join:
-            self.outbox.append(ParkedAnswer("join", member_id, JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id)))
+            self.outbox.append(
+                ParkedAnswer(
+                    "join", member_id, JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id)
+                )
+            )
         if member.awaiting_sync:
-            self.outbox.append(ParkedAnswer("sync", member_id, SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)))
-        if member.group_instance_id is not None and self.static_members.get(member.group_instance_id) == member_id:
+            self.outbox.append(
+                ParkedAnswer("sync", member_id, SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
+            )
+        if (
+            member.group_instance_id is not None
+            and self.static_members.get(member.group_instance_id) == member_id
+        ):
             del self.static_members[member.group_instance_id]
         if self.leader_id == member_id:
             self.leader_id = next(iter(self.members), None)
@@ -670,7 +703,9 @@ class ClassicGroup:
         self.join_deadline_ms = self.sync_deadline_ms = None
         return ErrorCode.NONE
 
-    def validate_offset_commit(self, member_id: str, group_instance_id: str | None, generation_id: int, now_ms: int) -> ErrorCode:
+    def validate_offset_commit(
+        self, member_id: str, group_instance_id: str | None, generation_id: int, now_ms: int
+    ) -> ErrorCode:
         """Kafka's checks of an OffsetCommit against a classic group; a valid one is a heartbeat."""
         if self.state is ClassicGroupState.DEAD:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE

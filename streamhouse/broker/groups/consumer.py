@@ -167,10 +167,7 @@ class ConsumerGroup:
             )
         if req.member_epoch in (LEAVE_GROUP_EPOCH, LEAVE_GROUP_STATIC_EPOCH):
             return self._leave(req, now_ms)
-        if req.member_epoch == 0:
-            found = self._join(req)
-        else:
-            found = self._existing(req)
+        found = self._join(req) if req.member_epoch == 0 else self._existing(req)
         if isinstance(found, HeartbeatResult):
             return found
         member, is_new = found
@@ -181,7 +178,9 @@ class ConsumerGroup:
             self._compute_target(topics)
         member.session_deadline_ms = now_ms + self.limits.session_timeout_ms
         self._reconcile(member, req.owned, now_ms)
-        full_request = req.member_epoch == 0 or (req.owned is not None and req.owned != member.assigned)
+        full_request = req.member_epoch == 0 or (
+            req.owned is not None and req.owned != member.assigned
+        )
         return HeartbeatResult(
             ErrorCode.NONE,
             member_id=member.member_id,
@@ -207,11 +206,18 @@ class ConsumerGroup:
         if member is not None:
             return member, False
         if req.subscribed_topic_names is None and req.subscribed_topic_regex is None:
-            return HeartbeatResult(ErrorCode.INVALID_REQUEST, "SubscribedTopicNames must be set in first request.")
+            return HeartbeatResult(
+                ErrorCode.INVALID_REQUEST, "SubscribedTopicNames must be set in first request."
+            )
         if req.rebalance_timeout_ms == -1:
-            return HeartbeatResult(ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request.")
+            return HeartbeatResult(
+                ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request."
+            )
         if len(self.members) >= self.limits.max_size:
-            return HeartbeatResult(ErrorCode.GROUP_MAX_SIZE_REACHED, f"The group {self.group_id} has reached its maximum size.")
+            return HeartbeatResult(
+                ErrorCode.GROUP_MAX_SIZE_REACHED,
+                f"The group {self.group_id} has reached its maximum size.",
+            )
         member = ConsumerMember(member_id=member_id, instance_id=req.instance_id)
         self.members[member_id] = member
         if req.instance_id is not None:
@@ -230,14 +236,19 @@ class ConsumerGroup:
         for tp, owner in self.owners.items():
             if owner == old_id:
                 self.owners[tp] = new_id
-        old.member_epoch = old.previous_member_epoch if old.previous_member_epoch > 0 else self.assignment_epoch
+        old.member_epoch = (
+            old.previous_member_epoch if old.previous_member_epoch > 0 else self.assignment_epoch
+        )
         self.version += 1
         return old
 
     def _existing(self, req: HeartbeatRequest) -> tuple[ConsumerMember, bool] | HeartbeatResult:
         member = self.members.get(req.member_id)
         if member is None:
-            return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {req.member_id} is not a member of group {self.group_id}.")
+            return HeartbeatResult(
+                ErrorCode.UNKNOWN_MEMBER_ID,
+                f"Member {req.member_id} is not a member of group {self.group_id}.",
+            )
         if req.member_epoch != member.member_epoch:
             lost_answer = (
                 req.member_epoch == member.previous_member_epoch
@@ -253,7 +264,11 @@ class ConsumerGroup:
         return member, False
 
     def _update_subscription(
-        self, member: ConsumerMember, req: HeartbeatRequest, is_new: bool, topics: Mapping[str, TopicInfo]
+        self,
+        member: ConsumerMember,
+        req: HeartbeatRequest,
+        is_new: bool,
+        topics: Mapping[str, TopicInfo],
     ) -> None:
         changed = is_new
         if req.subscribed_topic_names is not None:
@@ -261,7 +276,10 @@ class ConsumerGroup:
             if names != member.subscribed_topic_names:
                 member.subscribed_topic_names = names
                 changed = True
-        if req.subscribed_topic_regex is not None and req.subscribed_topic_regex != member.subscribed_topic_regex:
+        if (
+            req.subscribed_topic_regex is not None
+            and req.subscribed_topic_regex != member.subscribed_topic_regex
+        ):
             member.subscribed_topic_regex = req.subscribed_topic_regex or None
             changed = True
         if req.server_assignor is not None and req.server_assignor != member.server_assignor:
@@ -322,7 +340,9 @@ class ConsumerGroup:
             self.version += 1
             return
         wanted = target - member.assigned
-        free = frozenset(tp for tp in wanted if self.owners.get(tp, member.member_id) == member.member_id)
+        free = frozenset(
+            tp for tp in wanted if self.owners.get(tp, member.member_id) == member.member_id
+        )
         for tp in free:
             self.owners[tp] = member.member_id
         member.assigned = member.assigned | free
@@ -343,14 +363,19 @@ class ConsumerGroup:
             member_id = self.static_members[req.instance_id]
         member = self.members.get(member_id)
         if member is None:
-            return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {req.member_id} is not a member of group {self.group_id}.")
+            return HeartbeatResult(
+                ErrorCode.UNKNOWN_MEMBER_ID,
+                f"Member {req.member_id} is not a member of group {self.group_id}.",
+            )
         if req.member_epoch == LEAVE_GROUP_STATIC_EPOCH and member.instance_id is not None:
             # A static member keeps its partitions for its session timeout, to come back to.
             member.member_epoch = LEAVE_GROUP_STATIC_EPOCH
             self.version += 1
         else:
             self.remove_member(member.member_id)
-        return HeartbeatResult(ErrorCode.NONE, member_id=req.member_id, member_epoch=req.member_epoch)
+        return HeartbeatResult(
+            ErrorCode.NONE, member_id=req.member_id, member_epoch=req.member_epoch
+        )
 
     def remove_member(self, member_id: str) -> None:
         member = self.members.pop(member_id, None)
@@ -358,7 +383,10 @@ class ConsumerGroup:
             return
         self._release(member_id, member.assigned | member.pending_revocation)
         self.target.pop(member_id, None)
-        if member.instance_id is not None and self.static_members.get(member.instance_id) == member_id:
+        if (
+            member.instance_id is not None
+            and self.static_members.get(member.instance_id) == member_id
+        ):
             del self.static_members[member.instance_id]
         self._bump_group_epoch()
 

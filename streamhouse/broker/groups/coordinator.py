@@ -60,7 +60,9 @@ def coordinator_node(brokers: list[BrokerInfo], key: str, key_type: int) -> Brok
     from streamhouse.broker.handlers.cluster import partition_leader
 
     partition = zlib.crc32(key.encode()) % OFFSETS_TOPIC_PARTITIONS
-    node_id = partition_leader(brokers, _COORDINATOR_TOPIC_IDS.get(key_type, _COORDINATOR_TOPIC_IDS[0]), partition)
+    node_id = partition_leader(
+        brokers, _COORDINATOR_TOPIC_IDS.get(key_type, _COORDINATOR_TOPIC_IDS[0]), partition
+    )
     return next(b for b in brokers if b.node_id == node_id)
 
 
@@ -86,7 +88,9 @@ class CoordinatorSettings:
 
 
 class GroupCoordinator:
-    def __init__(self, store: MetadataStore, settings: CoordinatorSettings, node_id: int = 0) -> None:
+    def __init__(
+        self, store: MetadataStore, settings: CoordinatorSettings, node_id: int = 0
+    ) -> None:
         self.store = store
         self.settings = settings
         self.node_id = node_id
@@ -107,9 +111,13 @@ class GroupCoordinator:
         now = now_ms()
         for group_id, (_protocol_type, data) in (await self.store.load_group_states()).items():
             try:
-                group = decode_group(group_id, data, self.settings.classic, self.settings.consumer, now)
+                group = decode_group(
+                    group_id, data, self.settings.classic, self.settings.consumer, now
+                )
             except Exception:
-                log.exception("could not load the stored state of group %s; it starts empty", group_id)
+                log.exception(
+                    "could not load the stored state of group %s; it starts empty", group_id
+                )
                 group = ClassicGroup(group_id, self.settings.classic)
             self.groups[group_id] = group
             self._saved_versions[group_id] = group.version
@@ -205,7 +213,9 @@ class GroupCoordinator:
             await self.store.save_group_state(group.group_id, protocol_type, data)
             self._saved_versions[group.group_id] = version
 
-    def _park(self, kind: str, group_id: str, member_id: str) -> asyncio.Future[JoinResult | SyncResult]:
+    def _park(
+        self, kind: str, group_id: str, member_id: str
+    ) -> asyncio.Future[JoinResult | SyncResult]:
         key = (kind, group_id, member_id)
         previous = self._waiters.pop(key, None)
         if previous is not None and not previous.done():
@@ -269,7 +279,13 @@ class GroupCoordinator:
         if group is None:
             return SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)
         result = group.sync(
-            member_id, group_instance_id, generation_id, protocol_type, protocol_name, assignments, now_ms()
+            member_id,
+            group_instance_id,
+            generation_id,
+            protocol_type,
+            protocol_name,
+            assignments,
+            now_ms(),
         )
         future = self._park("sync", group_id, member_id) if result is None else None
         await self._save(group)
@@ -281,7 +297,9 @@ class GroupCoordinator:
         assert isinstance(answer, SyncResult)
         return answer
 
-    def heartbeat(self, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int) -> ErrorCode:
+    def heartbeat(
+        self, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int
+    ) -> ErrorCode:
         group = self._classic(group_id, create=False)
         if group is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
@@ -289,7 +307,9 @@ class GroupCoordinator:
         self._settle(group)
         return error
 
-    async def leave_group(self, group_id: str, members: list[LeaveMember]) -> tuple[ErrorCode, list[ErrorCode]]:
+    async def leave_group(
+        self, group_id: str, members: list[LeaveMember]
+    ) -> tuple[ErrorCode, list[ErrorCode]]:
         group = self._classic(group_id, create=False)
         if group is None:
             return ErrorCode.NONE, [ErrorCode.UNKNOWN_MEMBER_ID] * len(members)
@@ -305,7 +325,9 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         if isinstance(group, ClassicGroup):
             if not group.is_empty:
-                return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
+                return HeartbeatResult(
+                    ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group."
+                )
             if req.member_epoch == 0:
                 self._retire(group)
                 group = None
@@ -342,7 +364,9 @@ class GroupCoordinator:
             group = self._classic(group_id, create=True)
         assert group is not None
         if isinstance(group, ClassicGroup):
-            error = group.validate_offset_commit(member_id, group_instance_id, generation_or_epoch, now_ms())
+            error = group.validate_offset_commit(
+                member_id, group_instance_id, generation_or_epoch, now_ms()
+            )
             self._arm(group)
         else:
             error = group.validate_offset_commit(member_id, generation_or_epoch)
@@ -381,7 +405,9 @@ class GroupCoordinator:
             if error is not ErrorCode.NONE:
                 return error, {}
         errors = {
-            tp: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC if group.is_subscribed_to(tp[0]) else ErrorCode.NONE
+            tp: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+            if group.is_subscribed_to(tp[0])
+            else ErrorCode.NONE
             for tp in partitions
         }
         deletable = [tp for tp, error in errors.items() if error is ErrorCode.NONE]
@@ -395,10 +421,14 @@ class GroupCoordinator:
         for group in self.groups.values():
             if isinstance(group, ClassicGroup):
                 listings.append(
-                    GroupListing(group.group_id, group.protocol_type or "", group.state.value, "classic")
+                    GroupListing(
+                        group.group_id, group.protocol_type or "", group.state.value, "classic"
+                    )
                 )
             else:
-                listings.append(GroupListing(group.group_id, "consumer", group.state_name, "consumer"))
+                listings.append(
+                    GroupListing(group.group_id, "consumer", group.state_name, "consumer")
+                )
         return sorted(listings, key=lambda g: g.group_id)
 
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, ErrorCode]:
@@ -453,7 +483,9 @@ class GroupCoordinator:
         empty = [gid for gid, g in self.groups.items() if g.is_empty]
         if not empty:
             return 0
-        removed = await self.store.expire_offsets(now_ms(), self.settings.offsets_retention_ms, empty)
+        removed = await self.store.expire_offsets(
+            now_ms(), self.settings.offsets_retention_ms, empty
+        )
         for group_id in empty:
             group = self.groups.get(group_id)
             if group is None or not group.is_empty:

@@ -118,7 +118,11 @@ def encode_consumer(group: ConsumerGroup) -> bytes:
 
 
 def decode_group(
-    group_id: str, data: bytes, classic_limits: GroupLimits, consumer_limits: ConsumerLimits, now_ms: int
+    group_id: str,
+    data: bytes,
+    classic_limits: GroupLimits,
+    consumer_limits: ConsumerLimits,
+    now_ms: int,
 ) -> ClassicGroup | ConsumerGroup:
     raw = json.loads(data)
     if raw.get("format") != FORMAT:
@@ -128,7 +132,9 @@ def decode_group(
     return _decode_consumer(group_id, raw, consumer_limits, now_ms)
 
 
-def _decode_classic(group_id: str, raw: dict[str, Any], limits: GroupLimits, now_ms: int) -> ClassicGroup:
+def _decode_classic(
+    group_id: str, raw: dict[str, Any], limits: GroupLimits, now_ms: int
+) -> ClassicGroup:
     group = ClassicGroup(group_id, limits)
     group.generation_id = raw["generation_id"]
     group.protocol_type = raw["protocol_type"]
@@ -152,7 +158,9 @@ def _decode_classic(group_id: str, raw: dict[str, Any], limits: GroupLimits, now
     return group
 
 
-def _decode_consumer(group_id: str, raw: dict[str, Any], limits: ConsumerLimits, now_ms: int) -> ConsumerGroup:
+def _decode_consumer(
+    group_id: str, raw: dict[str, Any], limits: ConsumerLimits, now_ms: int
+) -> ConsumerGroup:
     group = ConsumerGroup(group_id, limits)
     group.group_epoch = raw["group_epoch"]
     group.assignment_epoch = raw["assignment_epoch"]
