@@ -264,7 +264,7 @@ class ClassicGroup:
     def _accepts_joining_member(self, member_id: str) -> bool:
         if self.state in (ClassicGroupState.EMPTY, ClassicGroupState.DEAD):
             return True
-        if member_id in self.members:
+        if member_id in self.members or member_id in self.pending_members:
             return True
         return len(self.members) + len(self.pending_members) < self.limits.max_size
 
@@ -656,6 +656,13 @@ class ClassicGroup:
     # -- timers --------------------------------------------------------------------------
     def tick(self, now_ms: int) -> None:
         """Run whatever timed out by `now_ms`: sessions, pending members, join and sync phases."""
+        for _ in range(64):  # each round retires or pushes back every deadline it runs
+            deadline = self.next_deadline_ms()
+            if deadline is None or deadline > now_ms:
+                return
+            self._tick_once(now_ms)
+
+    def _tick_once(self, now_ms: int) -> None:
         for member_id, deadline in list(self.pending_members.items()):
             if deadline <= now_ms:
                 del self.pending_members[member_id]
@@ -688,7 +695,7 @@ class ClassicGroup:
             step = min(INITIAL_REBALANCE_STEP_MS, self.initial_delay_left_ms)
             self.initial_delay_left_ms -= step
             self.new_member_added = False
-            self.join_deadline_ms = now_ms + step
+            self.join_deadline_ms = (self.join_deadline_ms or now_ms) + step
             return
         self._complete_join(now_ms)
 
