@@ -172,8 +172,9 @@ class ConsumerGroup:
             return found
         member, is_new = found
         before = member.assigned
-        self._update_subscription(member, req, is_new, topics)
-        self._refresh_metadata(topics)
+        changed = self._update_subscription(member, req, is_new)
+        if self._refresh_metadata(topics) or changed:
+            self._bump_group_epoch()
         if self.group_epoch > self.assignment_epoch:
             self._compute_target(topics)
         member.session_deadline_ms = now_ms + self.limits.session_timeout_ms
@@ -263,13 +264,8 @@ class ConsumerGroup:
                 )
         return member, False
 
-    def _update_subscription(
-        self,
-        member: ConsumerMember,
-        req: HeartbeatRequest,
-        is_new: bool,
-        topics: Mapping[str, TopicInfo],
-    ) -> None:
+    def _update_subscription(self, member: ConsumerMember, req: HeartbeatRequest, is_new: bool) -> bool:
+        """Apply the member's subscription; True when the group must assign again."""
         changed = is_new
         if req.subscribed_topic_names is not None:
             names = frozenset(req.subscribed_topic_names)
@@ -291,21 +287,22 @@ class ConsumerGroup:
             member.rack_id = req.rack_id
         if req.client_id:
             member.client_id, member.client_host = req.client_id, req.client_host
-        if changed:
-            self._bump_group_epoch()
+        return changed
 
     def _bump_group_epoch(self) -> None:
         self.group_epoch += 1
         self.version += 1
 
-    def _refresh_metadata(self, topics: Mapping[str, TopicInfo]) -> None:
+    def _refresh_metadata(self, topics: Mapping[str, TopicInfo]) -> bool:
+        """Track the subscribed topics' partitions; True when they changed."""
         subscribed: set[str] = set()
         for member in self.members.values():
             subscribed.update(member.subscribed_topics(topics))
         metadata = {name: topics[name] for name in sorted(subscribed) if name in topics}
-        if metadata != self.subscription_metadata:
-            self.subscription_metadata = metadata
-            self._bump_group_epoch()
+        if metadata == self.subscription_metadata:
+            return False
+        self.subscription_metadata = metadata
+        return True
 
     def _compute_target(self, topics: Mapping[str, TopicInfo]) -> None:
         votes = Counter(m.server_assignor for m in self.members.values() if m.server_assignor)
