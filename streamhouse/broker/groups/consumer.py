@@ -369,15 +369,17 @@ class ConsumerGroup:
             member.member_epoch = LEAVE_GROUP_STATIC_EPOCH
             self.version += 1
         else:
-            self.remove_member(member.member_id)
+            self.remove_member(member.member_id, now_ms)
         return HeartbeatResult(
             ErrorCode.NONE, member_id=req.member_id, member_epoch=req.member_epoch
         )
 
-    def remove_member(self, member_id: str) -> None:
+    def remove_member(self, member_id: str, now_ms: int = 0) -> None:
         member = self.members.pop(member_id, None)
         if member is None:
             return
+        if not self.members:
+            self.state_timestamp_ms = now_ms
         self._release(member_id, member.assigned | member.pending_revocation)
         self.target.pop(member_id, None)
         if (
@@ -397,7 +399,7 @@ class ConsumerGroup:
             or (m.revocation_deadline_ms is not None and m.revocation_deadline_ms <= now_ms)
         ]
         for member_id in expired:
-            self.remove_member(member_id)
+            self.remove_member(member_id, now_ms)
         return expired
 
     # -- offsets and admin ---------------------------------------------------------------

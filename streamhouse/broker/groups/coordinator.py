@@ -479,13 +479,19 @@ class GroupCoordinator:
                 log.exception("offset expiration failed")
 
     async def expire_offsets(self) -> int:
-        """Drop offsets of empty groups older than the retention; forget groups left with none."""
-        empty = [gid for gid, g in self.groups.items() if g.is_empty]
+        """Kafka's retention: offsets of a group expire once both their commit and the moment the
+        group became empty are older than offsets.retention.minutes; groups left with no
+        offsets are forgotten."""
+        now = now_ms()
+        retention = self.settings.offsets_retention_ms
+        empty = [
+            gid
+            for gid, g in self.groups.items()
+            if g.is_empty and now - g.state_timestamp_ms >= retention
+        ]
         if not empty:
             return 0
-        removed = await self.store.expire_offsets(
-            now_ms(), self.settings.offsets_retention_ms, empty
-        )
+        removed = await self.store.expire_offsets(now, retention, empty)
         for group_id in empty:
             group = self.groups.get(group_id)
             if group is None or not group.is_empty:

@@ -155,6 +155,9 @@ def _decode_classic(
     ]
     group.restore_members(members, now_ms)
     group.leader_id = raw["leader_id"] if members else None
+    if not members:
+        # When it became empty: offsets expire a retention period after that.
+        group.state_timestamp_ms = raw["state_timestamp_ms"]
     return group
 
 
