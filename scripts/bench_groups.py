@@ -39,7 +39,11 @@ def prepare_topic(bootstrap: str, topic: str) -> None:
 
 
 def first_record_confluent(bootstrap: str, topic: str, protocol: str = "classic") -> float:
-    config = {"bootstrap.servers": bootstrap, "group.id": f"b-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
+    config = {
+        "bootstrap.servers": bootstrap,
+        "group.id": f"b-{uuid.uuid4().hex}",
+        "auto.offset.reset": "earliest",
+    }
     if protocol == "consumer":
         config["group.protocol"] = "consumer"
     consumer = Consumer(config)
@@ -56,7 +60,9 @@ def first_record_confluent(bootstrap: str, topic: str, protocol: str = "classic"
 def first_record_kafka_python(bootstrap: str, topic: str) -> float:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=f"b-{uuid.uuid4().hex}", auto_offset_reset="earliest")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=f"b-{uuid.uuid4().hex}", auto_offset_reset="earliest"
+    )
     start = time.perf_counter()
     consumer.subscribe([topic])
     while not consumer.poll(timeout_ms=50):
@@ -70,7 +76,11 @@ def first_record_aiokafka(bootstrap: str, topic: str) -> float:
     from aiokafka import AIOKafkaConsumer
 
     async def run() -> float:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"b-{uuid.uuid4().hex}", auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=f"b-{uuid.uuid4().hex}",
+            auto_offset_reset="earliest",
+        )
         start = time.perf_counter()
         consumer.subscribe([topic])
         await consumer.start()
@@ -119,17 +129,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, BrokerProcess(
-        Path(tmp) / "data", "--set", f"num.partitions={PARTITIONS}"
-    ) as broker:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        BrokerProcess(Path(tmp) / "data", "--set", f"num.partitions={PARTITIONS}") as broker,
+    ):
         topic = "bench-groups"
         prepare_topic(broker.bootstrap, topic)
         cases: dict[str, Callable[[], float]] = {
-            "first record, confluent-kafka (classic)": lambda: first_record_confluent(broker.bootstrap, topic),
-            "first record, confluent-kafka (group.protocol=consumer)": lambda: first_record_confluent(
-                broker.bootstrap, topic, "consumer"
+            "first record, confluent-kafka (classic)": lambda: first_record_confluent(
+                broker.bootstrap, topic
             ),
-            "first record, kafka-python": lambda: first_record_kafka_python(broker.bootstrap, topic),
+            "first record, confluent-kafka (group.protocol=consumer)": lambda: (
+                first_record_confluent(broker.bootstrap, topic, "consumer")
+            ),
+            "first record, kafka-python": lambda: first_record_kafka_python(
+                broker.bootstrap, topic
+            ),
             "first record, aiokafka": lambda: first_record_aiokafka(broker.bootstrap, topic),
             "3-member group settled after one leaves (confluent)": lambda: settle_after_leave(
                 broker.bootstrap, topic
@@ -137,8 +152,10 @@ def main() -> None:
         }
         for name, case in cases.items():
             times = [case() for _ in range(args.runs)]
-            print(f"{name:58s} median {statistics.median(times) * 1000:7.0f} ms  "
-                  f"min {min(times) * 1000:6.0f}  max {max(times) * 1000:6.0f}  (n={args.runs})")
+            print(
+                f"{name:58s} median {statistics.median(times) * 1000:7.0f} ms  "
+                f"min {min(times) * 1000:6.0f}  max {max(times) * 1000:6.0f}  (n={args.runs})"
+            )
 
 
 if __name__ == "__main__":

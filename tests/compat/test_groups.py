@@ -27,10 +27,14 @@ from tests.support.broker import REPO_ROOT, BrokerProcess
 PARTITIONS = 6
 SESSION_MS = 2000
 BROKER_ARGS = (
-    "--set", f"num.partitions={PARTITIONS}",
-    "--set", "group.min.session.timeout.ms=500",
-    "--set", "group.consumer.session.timeout.ms=3000",
-    "--set", "group.consumer.heartbeat.interval.ms=300",
+    "--set",
+    f"num.partitions={PARTITIONS}",
+    "--set",
+    "group.min.session.timeout.ms=500",
+    "--set",
+    "group.consumer.session.timeout.ms=3000",
+    "--set",
+    "group.consumer.heartbeat.interval.ms=300",
 )
 
 
@@ -51,7 +55,9 @@ def create_topic(broker: BrokerProcess, name: str) -> None:
     except KafkaException:
         # Without CreateTopics the topic is created on first use with num.partitions.
         Producer({"bootstrap.servers": broker.bootstrap}).list_topics(name, timeout=10)
-    wait_until(lambda: len(admin.list_topics(name, timeout=5).topics[name].partitions) == PARTITIONS)
+    wait_until(
+        lambda: len(admin.list_topics(name, timeout=5).topics[name].partitions) == PARTITIONS
+    )
 
 
 def produce(broker: BrokerProcess, topic: str, count: int) -> None:
@@ -61,7 +67,9 @@ def produce(broker: BrokerProcess, topic: str, count: int) -> None:
     assert producer.flush(30) == 0
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -73,12 +81,26 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str
 class Member:
     """A group member process and what it reported."""
 
-    def __init__(self, broker: BrokerProcess, client: str, group: str, topic: str, **opts: object) -> None:
+    def __init__(
+        self, broker: BrokerProcess, client: str, group: str, topic: str, **opts: object
+    ) -> None:
         args = [f"{k}={v}" for k, v in opts.items()]
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.group_member", client, broker.bootstrap, group, topic, *args],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "tests.support.group_member",
+                client,
+                broker.bootstrap,
+                group,
+                topic,
+                *args,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         self.events: list[dict[str, Any]] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -158,7 +180,11 @@ def test_members_of_three_different_clients_share_one_group(
     create_topic(groups_broker, topic_name)
     group = group_id()
     for client in ("confluent", "kafka-python", "aiokafka"):
-        members.append(Member(groups_broker, client, group, topic_name, session_ms=SESSION_MS, strategy="range"))
+        members.append(
+            Member(
+                groups_broker, client, group, topic_name, session_ms=SESSION_MS, strategy="range"
+            )
+        )
     wait_until(lambda: split_evenly(members), what="an even split across clients")
 
 
@@ -173,9 +199,13 @@ def test_a_member_leaving_or_dying_hands_its_partitions_to_the_others(
     wait_until(lambda: split_evenly(members), what="an even split")
     gone = members[0]
     gone.stop() if how == "leave" else gone.kill()
-    wait_until(lambda: split_evenly(members[1:]), timeout_s=20, what="the survivors covering everything")
+    wait_until(
+        lambda: split_evenly(members[1:]), timeout_s=20, what="the survivors covering everything"
+    )
     produce(groups_broker, topic_name, 60)
-    wait_until(lambda: sum(len(m.records()) for m in members[1:]) >= 60, what="records after the rebalance")
+    wait_until(
+        lambda: sum(len(m.records()) for m in members[1:]) >= 60, what="records after the rebalance"
+    )
 
 
 # -- offsets -------------------------------------------------------------------------------
@@ -186,19 +216,25 @@ def test_a_new_member_resumes_from_committed_offsets(
     create_topic(groups_broker, topic_name)
     group = group_id()
     produce(groups_broker, topic_name, 120)
-    first = Member(groups_broker, "confluent", group, topic_name, session_ms=SESSION_MS, commit=commit)
+    first = Member(
+        groups_broker, "confluent", group, topic_name, session_ms=SESSION_MS, commit=commit
+    )
     members.append(first)
     wait_until(lambda: len(first.records()) >= 120, what="the first batch")
     first.stop()
     produce(groups_broker, topic_name, 60)
-    second = Member(groups_broker, "kafka-python", group, topic_name, session_ms=SESSION_MS, commit=commit)
+    second = Member(
+        groups_broker, "kafka-python", group, topic_name, session_ms=SESSION_MS, commit=commit
+    )
     members.append(second)
     wait_until(lambda: len(second.records()) >= 60, what="the second batch")
     time.sleep(0.5)
     assert len(second.records()) == 60, "the new member re-read committed records"
 
 
-def test_consumer_lag_is_high_watermark_minus_committed_offset(groups_broker: BrokerProcess, topic_name: str) -> None:
+def test_consumer_lag_is_high_watermark_minus_committed_offset(
+    groups_broker: BrokerProcess, topic_name: str
+) -> None:
     create_topic(groups_broker, topic_name)
     produce(groups_broker, topic_name, 60)
     group = group_id()
@@ -206,21 +242,27 @@ def test_consumer_lag_is_high_watermark_minus_committed_offset(groups_broker: Br
     committed = [TopicPartition(topic_name, p, 3) for p in range(PARTITIONS)]
     consumer.commit(offsets=committed, asynchronous=False)
     lags = []
-    for tp in consumer.committed([TopicPartition(topic_name, p) for p in range(PARTITIONS)], timeout=10):
+    for tp in consumer.committed(
+        [TopicPartition(topic_name, p) for p in range(PARTITIONS)], timeout=10
+    ):
         _, high = consumer.get_watermark_offsets(tp, timeout=10)
         lags.append(high - tp.offset)
     consumer.close()
     assert lags == [10 - 3] * PARTITIONS
 
 
-def test_committed_offsets_keep_metadata_and_leader_epoch(groups_broker: BrokerProcess, topic_name: str) -> None:
+def test_committed_offsets_keep_metadata_and_leader_epoch(
+    groups_broker: BrokerProcess, topic_name: str
+) -> None:
     from kafka import KafkaConsumer
     from kafka.structs import OffsetAndMetadata
     from kafka.structs import TopicPartition as KTP
 
     create_topic(groups_broker, topic_name)
     produce(groups_broker, topic_name, 12)
-    consumer = KafkaConsumer(bootstrap_servers=groups_broker.bootstrap, group_id=group_id(), enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=groups_broker.bootstrap, group_id=group_id(), enable_auto_commit=False
+    )
     tp = KTP(topic_name, 1)
     consumer.commit({tp: OffsetAndMetadata(2, "checkpoint-7", 0)})
     stored = consumer.committed(tp, metadata=True)
@@ -254,16 +296,24 @@ def test_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
 ) -> None:
     create_topic(groups_broker, topic_name)
     group = group_id()
-    leader = Member(groups_broker, "confluent", group, topic_name, session_ms=10_000, instance_id="static-a")
+    leader = Member(
+        groups_broker, "confluent", group, topic_name, session_ms=10_000, instance_id="static-a"
+    )
     members.append(leader)
-    wait_until(lambda: leader.assignment == set(range(PARTITIONS)), what="the first member owning all")
-    follower = Member(groups_broker, "confluent", group, topic_name, session_ms=10_000, instance_id="static-b")
+    wait_until(
+        lambda: leader.assignment == set(range(PARTITIONS)), what="the first member owning all"
+    )
+    follower = Member(
+        groups_broker, "confluent", group, topic_name, session_ms=10_000, instance_id="static-b"
+    )
     members.append(follower)
     wait_until(lambda: split_evenly([leader, follower]), what="two static members splitting")
     owned = follower.assignment
     revocations = len(leader.revocations())
     follower.kill()
-    again = Member(groups_broker, "confluent", group, topic_name, session_ms=10_000, instance_id="static-b")
+    again = Member(
+        groups_broker, "confluent", group, topic_name, session_ms=10_000, instance_id="static-b"
+    )
     members.append(again)
     wait_until(lambda: again.assignment is not None, what="the restarted member's assignment")
     assert again.assignment == owned
@@ -285,7 +335,9 @@ def test_consumer_protocol_members_split_and_survive_a_crash(
     seen = [r for m in members for r in m.records()]
     assert len(seen) == len(set(seen))
     members[0].kill()
-    wait_until(lambda: split_evenly(members[1:]), timeout_s=20, what="survivors covering everything")
+    wait_until(
+        lambda: split_evenly(members[1:]), timeout_s=20, what="survivors covering everything"
+    )
     admin = AdminClient({"bootstrap.servers": groups_broker.bootstrap})
     described = admin.describe_consumer_groups([group])[group].result(timeout=10)
     assert len(described.members) == 2
@@ -304,9 +356,13 @@ def test_admin_lists_describes_and_deletes_groups(
     live, idle = group_id(), group_id()
     member = Member(groups_broker, "confluent", live, topic_name, session_ms=SESSION_MS)
     members.append(member)
-    wait_until(lambda: member.assignment == set(range(PARTITIONS)), what="the live member's assignment")
+    wait_until(
+        lambda: member.assignment == set(range(PARTITIONS)), what="the live member's assignment"
+    )
     consumer = Consumer({"bootstrap.servers": groups_broker.bootstrap, "group.id": idle})
-    consumer.commit(offsets=[TopicPartition(topic_name, p, 1) for p in range(PARTITIONS)], asynchronous=False)
+    consumer.commit(
+        offsets=[TopicPartition(topic_name, p, 1) for p in range(PARTITIONS)], asynchronous=False
+    )
     consumer.close()
 
     admin = AdminClient({"bootstrap.servers": groups_broker.bootstrap})
@@ -316,7 +372,9 @@ def test_admin_lists_describes_and_deletes_groups(
     live_desc = described[live].result(timeout=10)
     assert str(live_desc.state).endswith("STABLE")
     assert len(live_desc.members) == 1
-    assert {tp.partition for tp in live_desc.members[0].assignment.topic_partitions} == set(range(PARTITIONS))
+    assert {tp.partition for tp in live_desc.members[0].assignment.topic_partitions} == set(
+        range(PARTITIONS)
+    )
     assert str(described[idle].result(timeout=10).state).endswith("EMPTY")
 
     refused = admin.delete_consumer_groups([live])[live]
@@ -336,10 +394,14 @@ def test_kafka_python_admin_lists_filters_and_deletes_offsets(
 
     create_topic(groups_broker, topic_name)
     idle, live = group_id(), group_id()
-    consumer = KafkaConsumer(bootstrap_servers=groups_broker.bootstrap, group_id=idle, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=groups_broker.bootstrap, group_id=idle, enable_auto_commit=False
+    )
     consumer.commit({KTP(topic_name, p): OffsetAndMetadata(5, "", -1) for p in (1, 2)})
     consumer.close()
-    member = Member(groups_broker, "confluent", live, topic_name, session_ms=SESSION_MS, commit="manual")
+    member = Member(
+        groups_broker, "confluent", live, topic_name, session_ms=SESSION_MS, commit="manual"
+    )
     members.append(member)
     produce(groups_broker, topic_name, 12)
     wait_until(lambda: len(member.records()) == 12, what="the live member reading")
@@ -349,7 +411,10 @@ def test_kafka_python_admin_lists_filters_and_deletes_offsets(
         stable = {g["group_id"] for g in admin.list_groups(states_filter=["Stable"])}
         assert idle in empty and idle not in stable
         assert live in stable and live not in empty
-        assert not {g["group_id"] for g in admin.list_groups(types_filter=["consumer"])} & {idle, live}
+        assert not {g["group_id"] for g in admin.list_groups(types_filter=["consumer"])} & {
+            idle,
+            live,
+        }
         assert admin.list_group_offsets({idle: None})[idle][KTP(topic_name, 2)].offset == 5
         assert admin.describe_groups([idle])[idle]["group_state"] == "Empty"
 
@@ -374,12 +439,16 @@ def test_committed_offsets_survive_a_broker_restart(tmp_path: Path) -> None:
         produce(broker, topic, 30)
         group = group_id()
         consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
-        consumer.commit(offsets=[TopicPartition(topic, p, p + 1) for p in range(PARTITIONS)], asynchronous=False)
+        consumer.commit(
+            offsets=[TopicPartition(topic, p, p + 1) for p in range(PARTITIONS)], asynchronous=False
+        )
         consumer.close()
         broker.stop()
         broker.start()
         consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
-        committed = consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=15)
+        committed = consumer.committed(
+            [TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=15
+        )
         consumer.close()
         assert [tp.offset for tp in committed] == [p + 1 for p in range(PARTITIONS)]
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})

@@ -54,7 +54,9 @@ def run_confluent(bootstrap: str, group: str, topic: str, opts: dict[str, str]) 
     def report(c: Any, parts: Any, event: str) -> None:
         # Inside the callback the new assignment is not applied yet: track it here.
         changed = {tp.partition for tp in parts}
-        incremental = opts.get("strategy") == "cooperative-sticky" or opts.get("protocol") == "consumer"
+        incremental = (
+            opts.get("strategy") == "cooperative-sticky" or opts.get("protocol") == "consumer"
+        )
         if event == "assign":
             owned.update(changed) if incremental else (owned.clear(), owned.update(changed))
         else:
@@ -126,7 +128,11 @@ async def run_aiokafka(bootstrap: str, group: str, topic: str, opts: dict[str, s
     from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
     session_ms = int(opts.get("session_ms", 6000))
-    strategy = RoundRobinPartitionAssignor if opts.get("strategy") == "roundrobin" else RangePartitionAssignor
+    strategy = (
+        RoundRobinPartitionAssignor
+        if opts.get("strategy") == "roundrobin"
+        else RangePartitionAssignor
+    )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group,

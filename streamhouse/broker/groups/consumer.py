@@ -264,7 +264,9 @@ class ConsumerGroup:
                 )
         return member, False
 
-    def _update_subscription(self, member: ConsumerMember, req: HeartbeatRequest, is_new: bool) -> bool:
+    def _update_subscription(
+        self, member: ConsumerMember, req: HeartbeatRequest, is_new: bool
+    ) -> bool:
         """Apply the member's subscription; True when the group must assign again."""
         changed = is_new
         if req.subscribed_topic_names is not None:

@@ -7,7 +7,12 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamhouse.broker.groups.assignors import ASSIGNORS, TopicInfo, range_assignor, uniform_assignor
+from streamhouse.broker.groups.assignors import (
+    ASSIGNORS,
+    TopicInfo,
+    range_assignor,
+    uniform_assignor,
+)
 
 TOPICS = {f"t{i}": TopicInfo(uuid.UUID(int=i + 1), n) for i, n in enumerate([3, 5, 8])}
 
@@ -29,7 +34,12 @@ def test_each_subscribed_partition_has_exactly_one_subscribed_owner(subs, name) 
     by_id = {info.topic_id: name for name, info in TOPICS.items()}
     for (topic_id, _), member in owners.items():
         assert by_id[topic_id] in subs[member]
-    wanted = {(TOPICS[t].topic_id, p) for names in subs.values() for t in names for p in range(TOPICS[t].partition_count)}
+    wanted = {
+        (TOPICS[t].topic_id, p)
+        for names in subs.values()
+        for t in names
+        for p in range(TOPICS[t].partition_count)
+    }
     assert set(owners) == wanted
 
 

@@ -164,7 +164,9 @@ def test_heartbeat_errors() -> None:
     group, (a, b), now = stable_group(2)
     assert group.heartbeat(a, None, group.generation_id, now) is ErrorCode.NONE
     assert group.heartbeat(a, None, group.generation_id - 1, now) is ErrorCode.ILLEGAL_GENERATION
-    assert group.heartbeat("stranger", None, group.generation_id, now) is ErrorCode.UNKNOWN_MEMBER_ID
+    assert (
+        group.heartbeat("stranger", None, group.generation_id, now) is ErrorCode.UNKNOWN_MEMBER_ID
+    )
     group.join(join_request(member_id=a), now)  # the leader rejoins: a rebalance starts
     assert group.heartbeat(b, None, group.generation_id, now) is ErrorCode.REBALANCE_IN_PROGRESS
 
@@ -253,7 +255,9 @@ def test_any_protocol_type_works() -> None:
 
 
 def test_session_timeout_bounds() -> None:
-    group = ClassicGroup("g", GroupLimits(min_session_timeout_ms=6000, max_session_timeout_ms=60_000))
+    group = ClassicGroup(
+        "g", GroupLimits(min_session_timeout_ms=6000, max_session_timeout_ms=60_000)
+    )
     low = group.join(join_request(session_ms=5999), 0)
     high = group.join(join_request(session_ms=60_001), 0)
     assert low is not None and low.error is ErrorCode.INVALID_SESSION_TIMEOUT
@@ -308,18 +312,28 @@ def test_static_member_that_never_returns_is_removed_after_its_session() -> None
 
 def test_offset_commit_validation() -> None:
     group = ClassicGroup("g")
-    assert group.validate_offset_commit("", None, -1, 0) is ErrorCode.NONE, "simple consumers commit to empty groups"
+    assert group.validate_offset_commit("", None, -1, 0) is ErrorCode.NONE, (
+        "simple consumers commit to empty groups"
+    )
     group, (a, _), now = stable_group(2)
     assert group.validate_offset_commit(a, None, group.generation_id, now) is ErrorCode.NONE
-    assert group.validate_offset_commit(a, None, group.generation_id + 1, now) is ErrorCode.ILLEGAL_GENERATION
-    assert group.validate_offset_commit("x", None, group.generation_id, now) is ErrorCode.UNKNOWN_MEMBER_ID
+    assert (
+        group.validate_offset_commit(a, None, group.generation_id + 1, now)
+        is ErrorCode.ILLEGAL_GENERATION
+    )
+    assert (
+        group.validate_offset_commit("x", None, group.generation_id, now)
+        is ErrorCode.UNKNOWN_MEMBER_ID
+    )
     assert group.validate_offset_commit("", None, -1, now) is ErrorCode.UNKNOWN_MEMBER_ID
 
 
 def test_offset_delete_refused_for_subscribed_topics_of_a_live_consumer_group() -> None:
     import struct
 
-    subscription = struct.pack(">hi", 0, 1) + struct.pack(">h", 5) + b"topic" + struct.pack(">i", -1)
+    subscription = (
+        struct.pack(">hi", 0, 1) + struct.pack(">h", 5) + b"topic" + struct.pack(">i", -1)
+    )
     group = ClassicGroup("g")
     member = new_member(group, 0, protocols=(("range", subscription),))
     group.tick(10_000)

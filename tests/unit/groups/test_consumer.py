@@ -53,7 +53,9 @@ class Client:
         self.owned: Assignment = frozenset()
 
     def heartbeat(self, now: int, **kwargs: object) -> HeartbeatResult:
-        result = self.group.heartbeat(hb(self.member_id, self.epoch, self.owned, **kwargs), TOPICS, now)  # type: ignore[arg-type]
+        result = self.group.heartbeat(
+            hb(self.member_id, self.epoch, self.owned, **kwargs), TOPICS, now
+        )  # type: ignore[arg-type]
         assert result.error is ErrorCode.NONE, result
         self.epoch = result.member_epoch
         if result.assignment is not None:
@@ -197,8 +199,15 @@ def test_offset_commit_checks_the_member_epoch() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["join", "leave", "beat", "lazy"]), st.integers(0, 4)), max_size=40))
-def test_no_partition_is_ever_owned_twice_and_all_are_owned_once_settled(ops: list[tuple[str, int]]) -> None:
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["join", "leave", "beat", "lazy"]), st.integers(0, 4)),
+        max_size=40,
+    )
+)
+def test_no_partition_is_ever_owned_twice_and_all_are_owned_once_settled(
+    ops: list[tuple[str, int]],
+) -> None:
     group = ConsumerGroup("g")
     clients: dict[int, Client] = {}
     for op, n in ops:

@@ -26,7 +26,9 @@ async def store(tmp_path: Path) -> AsyncIterator[MetadataStore]:
     await opened.close()
 
 
-async def started(store: MetadataStore, settings: CoordinatorSettings = SETTINGS) -> GroupCoordinator:
+async def started(
+    store: MetadataStore, settings: CoordinatorSettings = SETTINGS
+) -> GroupCoordinator:
     coordinator = GroupCoordinator(store, settings)
     await coordinator.start()
     return coordinator
@@ -59,11 +61,15 @@ async def stable_member(coordinator: GroupCoordinator, group: str) -> tuple[str,
     return first.member_id, joined.generation_id
 
 
-async def test_a_stable_group_and_its_offsets_survive_a_coordinator_restart(store: MetadataStore) -> None:
+async def test_a_stable_group_and_its_offsets_survive_a_coordinator_restart(
+    store: MetadataStore,
+) -> None:
     coordinator = await started(store)
     member, generation = await stable_member(coordinator, "g")
     offset = CommittedOffset("t", 0, 42, leader_epoch=3, metadata="m", commit_timestamp_ms=now_ms())
-    assert await coordinator.commit_offsets("g", member, None, generation, [offset]) is ErrorCode.NONE
+    assert (
+        await coordinator.commit_offsets("g", member, None, generation, [offset]) is ErrorCode.NONE
+    )
     await coordinator.close()
 
     restarted = await started(store)
@@ -81,12 +87,18 @@ async def test_a_stable_group_and_its_offsets_survive_a_coordinator_restart(stor
         await restarted.close()
 
 
-async def test_offsets_of_a_group_that_stayed_empty_past_retention_expire(store: MetadataStore) -> None:
-    settings = CoordinatorSettings(classic=GroupLimits(), consumer=ConsumerLimits(), offsets_retention_ms=50)
+async def test_offsets_of_a_group_that_stayed_empty_past_retention_expire(
+    store: MetadataStore,
+) -> None:
+    settings = CoordinatorSettings(
+        classic=GroupLimits(), consumer=ConsumerLimits(), offsets_retention_ms=50
+    )
     coordinator = await started(store, settings)
     try:
         offset = CommittedOffset("t", 0, 7, commit_timestamp_ms=now_ms())
-        assert await coordinator.commit_offsets("standalone", "", None, -1, [offset]) is ErrorCode.NONE
+        assert (
+            await coordinator.commit_offsets("standalone", "", None, -1, [offset]) is ErrorCode.NONE
+        )
         assert await coordinator.expire_offsets() == 0, "not yet past retention"
         await asyncio.sleep(0.1)
         assert await coordinator.expire_offsets() == 1
@@ -97,7 +109,9 @@ async def test_offsets_of_a_group_that_stayed_empty_past_retention_expire(store:
 
 
 async def test_offsets_of_a_live_group_never_expire(store: MetadataStore) -> None:
-    settings = CoordinatorSettings(classic=GroupLimits(), consumer=ConsumerLimits(), offsets_retention_ms=1)
+    settings = CoordinatorSettings(
+        classic=GroupLimits(), consumer=ConsumerLimits(), offsets_retention_ms=1
+    )
     coordinator = await started(store, settings)
     try:
         member, generation = await stable_member(coordinator, "live")
@@ -125,9 +139,14 @@ async def test_deleting_a_group_removes_its_offsets_and_state(store: MetadataSto
     await restarted.close()
 
 
-async def test_a_commit_with_a_generation_to_an_unknown_group_is_refused(store: MetadataStore) -> None:
+async def test_a_commit_with_a_generation_to_an_unknown_group_is_refused(
+    store: MetadataStore,
+) -> None:
     coordinator = await started(store)
     offset = CommittedOffset("t", 0, 1)
-    assert await coordinator.commit_offsets("nobody", "m", None, 3, [offset]) is ErrorCode.ILLEGAL_GENERATION
+    assert (
+        await coordinator.commit_offsets("nobody", "m", None, 3, [offset])
+        is ErrorCode.ILLEGAL_GENERATION
+    )
     assert "nobody" not in coordinator.groups
     await coordinator.close()
