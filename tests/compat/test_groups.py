@@ -121,8 +121,9 @@ class Member:
     def records(self) -> list[tuple[int, int]]:
         return [(e["p"], e["o"]) for e in list(self.events) if e["ev"] == "record"]
 
-    def revocations(self) -> list[list[int]]:
-        return [e["changed"] for e in list(self.events) if e["ev"] in ("revoke", "lost")]
+    def revocations(self, since: int = 0) -> list[list[int]]:
+        """Partitions taken away by each rebalance, from event number `since` on."""
+        return [e["changed"] for e in list(self.events)[since:] if e["ev"] in ("revoke", "lost")]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -282,10 +283,11 @@ def test_cooperative_sticky_moves_only_what_must_move(
         members.append(Member(groups_broker, "confluent", group, topic_name, **opts))
     wait_until(lambda: split_evenly(members), what="two members splitting")
     before = [set(m.assignment or ()) for m in members]
+    marks = [len(m.events) for m in members]
     members.append(Member(groups_broker, "confluent", group, topic_name, **opts))
     wait_until(lambda: split_evenly(members), what="three members splitting")
-    for member, owned_before in zip(members[:2], before, strict=True):
-        revoked = {p for r in member.revocations() for p in r}
+    for member, owned_before, mark in zip(members[:2], before, marks, strict=True):
+        revoked = {p for r in member.revocations(mark) for p in r}
         assert revoked, "the newcomer's partitions came from the others"
         assert revoked < owned_before, "incremental: an existing member never gives up everything"
         assert owned_before - revoked <= (member.assignment or set())

@@ -12,7 +12,12 @@ from collections.abc import Iterable
 
 from streamhouse.broker.connection import RequestContext
 from streamhouse.broker.groups.assignors import Assignment, TopicInfo
-from streamhouse.broker.groups.classic import JoinRequest, LeaveMember
+from streamhouse.broker.groups.classic import (
+    ClassicGroup,
+    ClassicGroupState,
+    JoinRequest,
+    LeaveMember,
+)
 from streamhouse.broker.groups.consumer import ConsumerGroup, ConsumerMember, HeartbeatRequest
 from streamhouse.broker.groups.coordinator import GroupCoordinator, coordinator_node
 from streamhouse.metadata.model import CommittedOffset
@@ -465,8 +470,6 @@ async def handle_list_groups(ctx: RequestContext, request: ListGroupsRequest) ->
 async def handle_describe_groups(
     ctx: RequestContext, request: DescribeGroupsRequest
 ) -> DescribeGroupsResponse:
-    from streamhouse.broker.groups.classic import ClassicGroup, ClassicGroupState
-
     coordinator = _coordinator(ctx)
     described = []
     for group_id in request.groups:
@@ -476,15 +479,9 @@ async def handle_describe_groups(
             described.append(
                 DescribeGroupsResponse.DescribedGroup(error_code=error, group_id=group_id)
             )
-        elif isinstance(group, ConsumerGroup):
-            described.append(
-                DescribeGroupsResponse.DescribedGroup(
-                    error_code=ErrorCode.GROUP_ID_NOT_FOUND,
-                    group_id=group_id,
-                    group_state="Dead",
-                )
-            )
         elif not isinstance(group, ClassicGroup):
+            # Up to v5 Kafka describes a missing group, or one of the consumer protocol
+            # (ConsumerGroupDescribe's business), as Dead without an error.
             described.append(
                 DescribeGroupsResponse.DescribedGroup(
                     error_code=ErrorCode.NONE, group_id=group_id, group_state="Dead"
