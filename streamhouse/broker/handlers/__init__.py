@@ -14,10 +14,11 @@ from streamhouse.broker.handlers import (
     api_versions,
     cluster,
     fetch,
+    groups,
     offsets,
     produce,
 )
 
 HANDLERS: dict[int, Handler] = {}
-for _family in (api_versions, cluster, produce, fetch, offsets, admin_topics, admin_configs):
+for _family in (api_versions, cluster, produce, fetch, offsets, admin_topics, admin_configs, groups):
     HANDLERS.update(_family.HANDLERS)
