@@ -16,8 +16,11 @@ from streamhouse.broker.handlers import (
     fetch,
     offsets,
     produce,
+    transactions,
 )
 
 HANDLERS: dict[int, Handler] = {}
-for _family in (api_versions, cluster, produce, fetch, offsets, admin_topics, admin_configs):
+for _family in (
+    api_versions, cluster, produce, fetch, offsets, admin_topics, admin_configs, transactions
+):
     HANDLERS.update(_family.HANDLERS)
