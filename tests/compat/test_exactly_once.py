@@ -75,3 +75,35 @@ def test_confluent_idempotent_producer_delivers_in_order(
     for p in range(3):
         values = [int(v) for part, _, v in sorted(found) if part == p]
         assert values == list(range(p, 3000, 3))
+
+
+def transactional_producer(broker: BrokerProcess, transactional_id: str, **config: object) -> Producer:
+    producer = Producer({
+        "bootstrap.servers": broker.bootstrap,
+        "transactional.id": transactional_id,
+        "linger.ms": 5,
+        **config,
+    })
+    producer.init_transactions(30)
+    return producer
+
+
+def test_confluent_transactions_commit_and_abort_across_partitions(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    create_topic(broker, topic_name, partitions=3)
+    producer = transactional_producer(broker, f"txn-{topic_name}")
+    for round_, commit in enumerate((True, False, True, False, True)):
+        producer.begin_transaction()
+        for i in range(30):
+            producer.produce(topic_name, value=f"{round_}-{i}".encode(), partition=i % 3)
+        if commit:
+            producer.commit_transaction(30)
+        else:
+            assert producer.flush(30) == 0  # librdkafka would drop unsent records on abort
+            producer.abort_transaction(30)
+    committed = {f"{r}-{i}".encode() for r in (0, 2, 4) for i in range(30)}
+    read_committed = consume_all(broker, topic_name, 3, 90, **{"isolation.level": "read_committed"})
+    assert sorted(v for _, _, v in read_committed) == sorted(committed)
+    everything = consume_all(broker, topic_name, 3, 150, **{"isolation.level": "read_uncommitted"})
+    assert len(everything) == 150

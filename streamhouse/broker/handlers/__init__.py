@@ -24,3 +24,5 @@ for _family in (
     api_versions, cluster, produce, fetch, offsets, admin_topics, admin_configs, transactions
 ):
     HANDLERS.update(_family.HANDLERS)
+for _key, _handler in transactions.FALLBACK_HANDLERS.items():
+    HANDLERS.setdefault(_key, _handler)
