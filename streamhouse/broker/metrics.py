@@ -49,6 +49,40 @@ class BrokerMetrics:
             registry=r,
         )
 
+        self.records_in = Counter(
+            "streamhouse_records_in_total", "Records appended, by topic.", ["topic"], registry=r
+        )
+        self.bytes_in = Counter(
+            "streamhouse_bytes_in_total", "Record batch bytes appended, by topic.", ["topic"], registry=r
+        )
+        self.bytes_out = Counter(
+            "streamhouse_bytes_out_total", "Record batch bytes fetched, by topic.", ["topic"], registry=r
+        )
+        self.produce_errors = Counter(
+            "streamhouse_produce_rejected_total",
+            "Partition appends refused by validation, by topic and Kafka error code.",
+            ["topic", "error"],
+            registry=r,
+        )
+        self.long_polls = Counter(
+            "streamhouse_fetch_long_polls_total",
+            "Fetches that waited for new data.",
+            registry=r,
+        )
+
+    def produced(self, topic: str, records: int, size: int) -> None:
+        self.records_in.labels(topic).inc(records)
+        self.bytes_in.labels(topic).inc(size)
+
+    def produce_rejected(self, topic: str, error_code: int) -> None:
+        self.produce_errors.labels(topic, str(error_code)).inc()
+
+    def fetched(self, topic: str, size: int) -> None:
+        self.bytes_out.labels(topic).inc(size)
+
+    def long_poll_started(self) -> None:
+        self.long_polls.inc()
+
     def refresh(self, broker: object) -> None:
         """Bring gauges that are read from broker state up to date before a scrape."""
 

@@ -8,8 +8,8 @@ and has a handler here.
 from __future__ import annotations
 
 from streamhouse.broker.connection import Handler
-from streamhouse.broker.handlers import api_versions, cluster
+from streamhouse.broker.handlers import api_versions, cluster, fetch, offsets, produce
 
 HANDLERS: dict[int, Handler] = {}
-for _family in (api_versions, cluster):
+for _family in (api_versions, cluster, produce, fetch, offsets):
     HANDLERS.update(_family.HANDLERS)

@@ -1,0 +1,187 @@
+"""Produce: validate each partition's record batches, append them, answer once they are committed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from streamhouse.broker.connection import RequestContext
+from streamhouse.metadata.model import TopicMetadata
+from streamhouse.protocol import records as rec
+from streamhouse.protocol.api_keys import ApiKey
+from streamhouse.protocol.errors import ErrorCode
+from streamhouse.protocol.messages import ProduceRequest, ProduceResponse
+
+log = logging.getLogger("streamhouse.produce")
+
+PartitionResponse = ProduceResponse.PartitionProduceResponse
+
+
+@dataclass(slots=True)
+class ValidatedPartition:
+    """One partition's batches, ready to append, or the error Kafka answers with."""
+
+    batches: list[tuple[rec.BatchHeader, memoryview]] = field(default_factory=list)
+    error_code: int = ErrorCode.NONE
+    error_message: str | None = None
+    bad_batch_index: int | None = None
+    record_count: int = 0
+    byte_count: int = 0
+
+
+def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedPartition:
+    return ValidatedPartition(error_code=code, error_message=message, bad_batch_index=batch_index)
+
+
+def _timestamp_problem(ctx: RequestContext, topic: TopicMetadata, header: rec.BatchHeader, now_ms: int) -> str | None:
+    """Kafka's message.timestamp.before/after.max.ms checks, on the batch's first and max timestamps."""
+    before_ms = int(ctx.broker.topic_config(topic, "message.timestamp.before.max.ms") or 2**63 - 1)
+    after_ms = int(ctx.broker.topic_config(topic, "message.timestamp.after.max.ms") or 2**63 - 1)
+    for timestamp in (header.base_timestamp, header.max_timestamp):
+        if timestamp < 0:
+            continue
+        if now_ms - timestamp > before_ms:
+            return f"Timestamp {timestamp} is more than {before_ms} ms before the broker time {now_ms}"
+        if timestamp - now_ms > after_ms:
+            return f"Timestamp {timestamp} is more than {after_ms} ms after the broker time {now_ms}"
+    return None
+
+
+def validate_partition(
+    ctx: RequestContext, topic: TopicMetadata, records: memoryview | bytes | None
+) -> ValidatedPartition:
+    version = ctx.header.api_version
+    if records is None or len(records) == 0:
+        return _fail(ErrorCode.INVALID_RECORD, "Produce request has no record batches")
+    view = memoryview(records)
+    try:
+        magic = rec.records_magic(view)
+        if magic < 2:
+            if version >= 3:
+                return _fail(
+                    ErrorCode.INVALID_RECORD,
+                    f"Produce requests with version {version} are only allowed to contain "
+                    "record batches with magic version 2",
+                )
+            view = memoryview(rec.upconvert_message_set(view))
+        batches = list(rec.iter_batches(view))
+    except rec.RecordsError as exc:
+        return _fail(exc.error_code, str(exc))
+    if version >= 3 and len(batches) != 1:
+        return _fail(
+            ErrorCode.INVALID_RECORD,
+            f"Produce requests with version {version} are only allowed to contain exactly one record batch",
+        )
+    max_message_bytes = int(ctx.broker.topic_config(topic, "max.message.bytes") or 1048588)
+    log_append_time = ctx.broker.topic_config(topic, "message.timestamp.type") == "LogAppendTime"
+    now_ms = int(time.time() * 1000)
+    result = ValidatedPartition()
+    for index, (header, batch) in enumerate(batches):
+        try:
+            rec.validate_batch(header, batch)
+        except rec.RecordsError as exc:
+            return _fail(exc.error_code, str(exc), index)
+        if header.total_size > max_message_bytes:
+            return _fail(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"The batch size {header.total_size} is larger than max.message.bytes "
+                f"{max_message_bytes}",
+                index,
+            )
+        if header.is_control:
+            return _fail(ErrorCode.INVALID_RECORD, "Clients may not write control batches", index)
+        if header.record_count <= 0:
+            return _fail(ErrorCode.INVALID_RECORD, "Record batch has no records", index)
+        if log_append_time:
+            writable = bytearray(batch)
+            rec.set_log_append_time(writable, 0, now_ms)
+            batch = memoryview(writable)
+            header = rec.read_batch_header(batch)
+        else:
+            problem = _timestamp_problem(ctx, topic, header, now_ms)
+            if problem:
+                return _fail(ErrorCode.INVALID_TIMESTAMP, problem, index)
+        result.batches.append((header, batch))
+        result.record_count += header.record_count
+        result.byte_count += header.total_size
+    return result
+
+
+async def _produce_partition(
+    ctx: RequestContext, topic: TopicMetadata | None, name: str, index: int, records: memoryview | None
+) -> PartitionResponse:
+    broker = ctx.broker
+    if topic is None or not 0 <= index < topic.partition_count:
+        return PartitionResponse(
+            index=index, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, base_offset=-1
+        )
+    validated = validate_partition(ctx, topic, records)
+    if validated.error_code != ErrorCode.NONE:
+        broker.metrics.produce_rejected(name, validated.error_code)
+        record_errors = []
+        if validated.bad_batch_index is not None and ctx.header.api_version >= 8:
+            record_errors = [
+                ProduceResponse.BatchIndexAndErrorMessage(
+                    batch_index=validated.bad_batch_index,
+                    batch_index_error_message=validated.error_message,
+                )
+            ]
+        return PartitionResponse(
+            index=index,
+            error_code=validated.error_code,
+            base_offset=-1,
+            record_errors=record_errors,
+            error_message=validated.error_message,
+        )
+    assert broker.engine is not None
+    appended = await broker.engine.append(topic.topic_id, index, validated.batches)
+    if appended.error_code == ErrorCode.NONE:
+        broker.metrics.produced(name, validated.record_count, validated.byte_count)
+    return PartitionResponse(
+        index=index,
+        error_code=appended.error_code,
+        base_offset=appended.base_offset,
+        log_append_time_ms=appended.log_append_time,
+        log_start_offset=appended.log_start_offset,
+    )
+
+
+async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+    broker = ctx.broker
+    assert broker.topics is not None
+    if request.acks not in (0, 1, -1):
+        responses = [
+            ProduceResponse.TopicProduceResponse(
+                name=t.name,
+                partition_responses=[
+                    PartitionResponse(index=p.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS, base_offset=-1)
+                    for p in t.partition_data
+                ],
+            )
+            for t in request.topic_data
+        ]
+        return ProduceResponse(responses=responses)
+    jobs = []
+    for topic_data in request.topic_data:
+        topic = broker.topics.cached(topic_data.name) or await broker.topics.get(topic_data.name)
+        for partition in topic_data.partition_data:
+            jobs.append(_produce_partition(ctx, topic, topic_data.name, partition.index, partition.records))
+    results = await asyncio.gather(*jobs)
+    if request.acks == 0:
+        return None
+    responses = []
+    position = 0
+    for topic_data in request.topic_data:
+        count = len(topic_data.partition_data)
+        responses.append(
+            ProduceResponse.TopicProduceResponse(
+                name=topic_data.name, partition_responses=list(results[position : position + count])
+            )
+        )
+        position += count
+    return ProduceResponse(responses=responses)
+
+
+HANDLERS = {ApiKey.PRODUCE: handle_produce}

@@ -1,0 +1,112 @@
+"""Garbage on the wire closes that one connection; the broker keeps serving everyone else."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import pytest
+from kafka import KafkaAdminClient, KafkaProducer
+
+from streamhouse.protocol.codec import decode_response, encode_request
+from streamhouse.protocol.messages import ApiVersionsRequest, MetadataRequest
+from tests.support.broker import BrokerProcess
+
+
+def _connect(broker: BrokerProcess) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", broker.port), timeout=10)
+    sock.settimeout(10)
+    return sock
+
+
+def _closed_by_broker(sock: socket.socket) -> bool:
+    try:
+        data = sock.recv(1)
+    except ConnectionResetError:
+        return True
+    return data == b""
+
+
+def _read_frame(sock: socket.socket) -> memoryview:
+    def read_exactly(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            assert chunk, "connection closed"
+            buf += chunk
+        return buf
+
+    (size,) = struct.unpack(">i", read_exactly(4))
+    return memoryview(read_exactly(size))
+
+
+def _assert_still_serving(broker: BrokerProcess, topic: str) -> None:
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False)
+    metadata = producer.send(topic, b"still alive").get(timeout=30)
+    producer.close()
+    assert metadata.offset >= 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", id="http-request"),
+        pytest.param(struct.pack(">i", 10) + b"\xff" * 10, id="garbage-frame"),
+        pytest.param(struct.pack(">i", 2**31 - 1) + b"\x00" * 16, id="huge-declared-size"),
+        pytest.param(struct.pack(">i", -5), id="negative-size"),
+        pytest.param(struct.pack(">ihhi", 10, 9999, 0, 1) + b"\x00\x00", id="unknown-api-key"),
+        pytest.param(struct.pack(">ihhi", 8, 3, 12, 7), id="truncated-header"),
+    ],
+)
+def test_bad_bytes_close_only_that_connection(broker: BrokerProcess, topic_name: str, payload: bytes) -> None:
+    bystander = _connect(broker)
+    sock = _connect(broker)
+    sock.sendall(payload)
+    assert _closed_by_broker(sock)
+    sock.close()
+    # A connection opened before the bad one still works, and so do new clients.
+    bystander.sendall(encode_request(MetadataRequest(topics=[]), 1, 42, "bystander"))
+    correlation_id, _ = decode_response(3, 1, _read_frame(bystander))
+    assert correlation_id == 42
+    bystander.close()
+    _assert_still_serving(broker, topic_name)
+    assert "closing connection" in broker.new_log()
+
+
+def test_truncated_frame_then_disconnect_leaves_broker_healthy(broker: BrokerProcess, topic_name: str) -> None:
+    frame = encode_request(MetadataRequest(topics=[]), 1, 1, "half")
+    sock = _connect(broker)
+    sock.sendall(frame[: len(frame) // 2])
+    sock.close()
+    _assert_still_serving(broker, topic_name)
+
+
+def test_unsupported_api_versions_version_gets_a_v0_answer(broker: BrokerProcess) -> None:
+    sock = _connect(broker)
+    request = bytearray(encode_request(ApiVersionsRequest(), 0, 5, "future"))
+    struct.pack_into(">h", request, 6, 999)  # claim version 999 of ApiVersions
+    sock.sendall(bytes(request))
+    correlation_id, response = decode_response(18, 0, _read_frame(sock))
+    sock.close()
+    assert correlation_id == 5
+    assert response.error_code == 35  # UNSUPPORTED_VERSION
+    assert any(k.api_key == 18 for k in response.api_keys)
+
+
+def test_unsupported_version_of_another_api_closes_the_connection(broker: BrokerProcess) -> None:
+    sock = _connect(broker)
+    request = bytearray(encode_request(MetadataRequest(topics=[]), 1, 5, "old"))
+    struct.pack_into(">h", request, 6, 999)
+    sock.sendall(bytes(request))
+    assert _closed_by_broker(sock)
+    sock.close()
+
+
+def test_admin_client_works_after_abuse(broker: BrokerProcess) -> None:
+    for _ in range(20):
+        sock = _connect(broker)
+        sock.sendall(b"\x00\x00\x00\x05hello")
+        sock.close()
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    assert isinstance(admin.list_topics(), list)
+    admin.close()
