@@ -48,14 +48,16 @@ def note(text: str) -> None:
 
 
 class Progress:
-    """A counter on stderr, redrawn at most a few times a second; silent when quiet."""
+    """A counter on stderr: redrawn in place on a terminal, a line per change every few seconds
+    into a log; silent when quiet."""
 
-    def __init__(self, label: str, *, quiet: bool = False, interval_s: float = 0.5) -> None:
+    def __init__(self, label: str, *, quiet: bool = False) -> None:
         self.label = label
         self.quiet = quiet
-        self.interval_s = interval_s
         self.tty = sys.stderr.isatty()
-        self._last = 0.0
+        self.interval_s = 0.25 if self.tty else 5.0
+        self._last = time.monotonic()
+        self._last_text = ""
         self._shown = False
 
     def update(self, done: int, extra: str = "") -> None:
@@ -76,8 +78,11 @@ class Progress:
             sys.stderr.flush()
 
     def _draw(self, done: int, extra: str) -> None:
-        self._shown = True
         text = f"{self.label}: {done}" + (f" {extra}" if extra else "")
+        if text == self._last_text:
+            return
+        self._last_text = text
+        self._shown = True
         if self.tty:
             sys.stderr.write("\r\x1b[K" + text)
         else:
