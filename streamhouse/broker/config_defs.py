@@ -589,8 +589,12 @@ def _broker_layers(
     broker_configs: Mapping[str, str | None],
     static_broker_configs: Mapping[str, str | None] | None,
     broker_source: ConfigSource,
+    node_broker_configs: Mapping[str, str | None] | None = None,
 ) -> list[tuple[Mapping[str, str | None], ConfigSource]]:
-    layers: list[tuple[Mapping[str, str | None], ConfigSource]] = [(broker_configs, broker_source)]
+    layers: list[tuple[Mapping[str, str | None], ConfigSource]] = []
+    if node_broker_configs:
+        layers.append((node_broker_configs, ConfigSource.DYNAMIC_BROKER_CONFIG))
+    layers.append((broker_configs, broker_source))
     if static_broker_configs:
         layers.append((static_broker_configs, ConfigSource.STATIC_BROKER_CONFIG))
     return layers
@@ -621,6 +625,7 @@ def topic_config_synonyms(
     static_broker_configs: Mapping[str, str | None] | None = None,
     *,
     broker_source: ConfigSource = ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG,
+    node_broker_configs: Mapping[str, str | None] | None = None,
 ) -> list[tuple[str, str | None, ConfigSource]]:
     """Synonyms as DescribeConfigs(include_synonyms) lists them for a topic config.
 
@@ -639,7 +644,9 @@ def topic_config_synonyms(
     if not defn.broker_synonyms:
         return result
     broker_entries: list[tuple[str, str | None, ConfigSource]] = []
-    layers = _broker_layers(broker_configs, static_broker_configs, broker_source)
+    layers = _broker_layers(
+        broker_configs, static_broker_configs, broker_source, node_broker_configs
+    )
     for configs, source in layers:
         broker_entries += [(s, configs[s], source) for s in defn.broker_synonyms
                            if configs.get(s) is not None]
@@ -660,12 +667,20 @@ def topic_config_value(
     static_broker_configs: Mapping[str, str | None] | None = None,
     *,
     broker_source: ConfigSource = ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG,
+    node_broker_configs: Mapping[str, str | None] | None = None,
 ) -> tuple[str | None, ConfigSource]:
-    """Effective value of a topic config and the source DescribeConfigs reports for it."""
+    """Effective value of a topic config and the source DescribeConfigs reports for it.
+
+    node_broker_configs are the dynamic configs of this one broker id, which take
+    precedence over the cluster-wide dynamic defaults in broker_configs.
+    """
     synonyms = topic_config_synonyms(
-        name, topic_configs, broker_configs, static_broker_configs, broker_source=broker_source
+        name, topic_configs, broker_configs, static_broker_configs, broker_source=broker_source,
+        node_broker_configs=node_broker_configs,
     )
-    layers = _broker_layers(broker_configs, static_broker_configs, broker_source)
+    layers = _broker_layers(
+        broker_configs, static_broker_configs, broker_source, node_broker_configs
+    )
     value = _effective_value(name, topic_configs, layers)
     source = synonyms[0][2] if synonyms else ConfigSource.DEFAULT_CONFIG
     return value, source

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from streamhouse.broker import config_defs
+from streamhouse.broker.config_entries import BrokerConfigLayers
 from streamhouse.broker.connection import Handler, KafkaConnection
+from streamhouse.broker.dynamic_configs import DynamicBrokerConfigs, split_stored
 from streamhouse.broker.metrics import BrokerMetrics
 from streamhouse.broker.settings import BrokerSettings
 from streamhouse.broker.topics import TopicCache
@@ -28,7 +30,7 @@ from streamhouse.protocol.versions import SUPPORTED_VERSIONS
 from streamhouse.storage import open_object_store
 from streamhouse.storage.engine import StorageEngine
 from streamhouse.storage.object_store import ObjectStore
-from streamhouse.storage.settings import StorageSettings
+from streamhouse.storage.settings import defaults_for
 
 log = logging.getLogger("streamhouse.broker")
 
@@ -97,6 +99,8 @@ class Broker:
         self._background: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.dynamic_broker_configs: dict[str, str] = {}
+        """Effective dynamic broker configs: this broker's own over the cluster defaults."""
+        self.dynamic_configs = DynamicBrokerConfigs()
         self.components: dict[str, Any] = {}
         """Coordinators and other per-broker services, registered by name at start."""
 
@@ -106,8 +110,7 @@ class Broker:
         if settings.uses_data_dir:
             self._lock = DataDirLock(settings.data_dir)
             self._lock.acquire()
-        self.metadata = open_metadata_store(settings.metadata_url)
-        await self.metadata.open()
+        self.metadata = await open_metadata_store(settings.metadata_url)
         self.cluster_id = await self.metadata.get_or_set_cluster_id(
             settings.cluster_id or new_cluster_id()
         )
@@ -117,7 +120,7 @@ class Broker:
                 f"{self.cluster_id}"
             )
         self.objects = open_object_store(settings.storage_url)
-        storage_settings = StorageSettings.defaults_for(settings.storage_url)
+        storage_settings = defaults_for(settings.storage_url)
         overrides = {
             name: value
             for name, value in (
@@ -287,15 +290,28 @@ class Broker:
             raise TopicError(ErrorCode(exc.error_code), str(exc)) from None
         return config_defs.normalize(config_defs.TOPIC_CONFIGS[name], value)
 
+    def config_layers(self) -> BrokerConfigLayers:
+        """The broker config values in effect: own dynamic > cluster dynamic > static > default."""
+        return BrokerConfigLayers(
+            node=self.dynamic_configs.node,
+            cluster=self.dynamic_configs.cluster,
+            static=self.settings.broker_configs,
+        )
+
     def topic_config(self, topic: TopicMetadata, name: str) -> str | None:
         value, _source = config_defs.topic_config_value(
-            name, topic.configs, {**self.settings.broker_configs, **self.dynamic_broker_configs}
+            name,
+            topic.configs,
+            self.dynamic_configs.cluster,
+            self.settings.broker_configs,
+            node_broker_configs=self.dynamic_configs.node,
         )
         return value
 
     async def reload_dynamic_broker_configs(self) -> None:
         assert self.metadata is not None
-        self.dynamic_broker_configs = await self.metadata.get_broker_configs()
+        self.dynamic_configs = split_stored(await self.metadata.get_broker_configs(), self.node_id)
+        self.dynamic_broker_configs = self.dynamic_configs.effective
 
     def is_serving(self) -> bool:
         return self._server is not None and self._server.is_serving()

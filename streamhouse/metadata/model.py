@@ -42,6 +42,10 @@ class BatchInfo:
     base_sequence: int = -1
     is_transactional: bool = False
     is_control: bool = False
+    byte_length: int = 0
+    """The batch's size in the segment (its length field + 12). Needed only when a batch in
+    the middle of a chunk is rejected, to split the chunk's byte range around it; 0 when
+    unknown (then such a chunk is refused with ValueError rather than indexed wrongly)."""
 
 
 @dataclass(frozen=True, slots=True)

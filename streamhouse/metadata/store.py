@@ -39,6 +39,11 @@ class UnknownTopic(MetadataError):
     pass
 
 
+class ObjectAlreadyCommitted(MetadataError):
+    """commit_segment was given an object key that an earlier commit already recorded
+    (e.g. a retry after the first attempt's outcome was lost); nothing was changed."""
+
+
 class MetadataStore(abc.ABC):
     """One async interface over SQLite and PostgreSQL."""
 
@@ -117,7 +122,9 @@ class MetadataStore(abc.ABC):
     async def partition_states(self, topic_id: uuid.UUID) -> list[PartitionState]: ...
 
     @abc.abstractmethod
-    async def partition_state(self, topic_id: uuid.UUID, partition: int) -> PartitionState | None: ...
+    async def partition_state(
+        self, topic_id: uuid.UUID, partition: int
+    ) -> PartitionState | None: ...
 
     @abc.abstractmethod
     async def commit_segment(self, segment: SegmentToCommit) -> SegmentCommitResult:
@@ -175,7 +182,9 @@ class MetadataStore(abc.ABC):
         """Committed offsets of the group; all of them when `partitions` is None."""
 
     @abc.abstractmethod
-    async def delete_offsets(self, group_id: str, partitions: Iterable[tuple[str, int]]) -> None: ...
+    async def delete_offsets(
+        self, group_id: str, partitions: Iterable[tuple[str, int]]
+    ) -> None: ...
 
     @abc.abstractmethod
     async def groups_with_offsets(self) -> list[str]: ...
@@ -185,7 +194,9 @@ class MetadataStore(abc.ABC):
         """Drop the group's stored state and committed offsets."""
 
     @abc.abstractmethod
-    async def expire_offsets(self, now_ms: int, retention_ms: int, empty_groups: Iterable[str]) -> int:
+    async def expire_offsets(
+        self, now_ms: int, retention_ms: int, empty_groups: Iterable[str]
+    ) -> int:
         """Delete offsets of the given empty groups committed before now - retention."""
 
     @abc.abstractmethod
@@ -204,3 +215,8 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def bump_producer_epoch(self, producer_id: int) -> int:
         """Increment and return the producer's epoch, resetting its sequence state."""
+
+    @abc.abstractmethod
+    async def expire_producer_states(self, now_ms: int, expiration_ms: int) -> int:
+        """Forget per-partition producer states whose last batch timestamp is older than
+        now - expiration (Kafka's producer.id.expiration.ms); returns how many."""

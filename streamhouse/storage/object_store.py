@@ -1,4 +1,16 @@
-"""The ObjectStore interface: whole-object PUT, ranged GET, delete and list."""
+"""The ObjectStore interface: whole-object PUT, ranged GET, delete and list.
+
+Semantics every backend (file, memory, s3) keeps, so code above them never
+branches on the backend:
+
+- Keys are relative '/'-separated paths (see `keys.validate_key`); an invalid
+  key raises ValueError before any I/O.
+- A range running past the end of the object is cut at the end; a range
+  starting at or after the end returns b"". A missing object raises ObjectNotFound.
+- `list` yields objects in key order (byte order of the UTF-8 key).
+- Every other failure is an ObjectStoreError; backends retry transient ones
+  before raising.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +24,7 @@ class ObjectStoreError(Exception):
 
 
 class ObjectNotFound(ObjectStoreError):
-    pass
+    """The object does not exist (retrying will not help)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,16 @@ and has a handler here.
 from __future__ import annotations
 
 from streamhouse.broker.connection import Handler
-from streamhouse.broker.handlers import api_versions, cluster, fetch, offsets, produce
+from streamhouse.broker.handlers import (
+    admin_configs,
+    admin_topics,
+    api_versions,
+    cluster,
+    fetch,
+    offsets,
+    produce,
+)
 
 HANDLERS: dict[int, Handler] = {}
-for _family in (api_versions, cluster, produce, fetch, offsets):
+for _family in (api_versions, cluster, produce, fetch, offsets, admin_topics, admin_configs):
     HANDLERS.update(_family.HANDLERS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 import zlib
+from typing import Any
 
 from streamhouse.broker.connection import RequestContext
 from streamhouse.broker.topic_ops import TopicError, create_topic, resolve_topic_spec
@@ -32,23 +33,31 @@ def partition_leader(brokers: list[BrokerInfo], topic_id: uuid.UUID, partition: 
     return brokers[slot].node_id
 
 
+def partition_fields(
+    brokers: list[BrokerInfo], topic_id: uuid.UUID, index: int
+) -> dict[str, Any]:
+    """What Metadata and DescribeTopicPartitions report for one partition (no error)."""
+    leader = partition_leader(brokers, topic_id, index)
+    return {
+        "error_code": ErrorCode.NONE,
+        "partition_index": index,
+        "leader_id": leader,
+        "leader_epoch": PARTITION_LEADER_EPOCH,
+        "replica_nodes": [leader],
+        "isr_nodes": [leader],
+        "offline_replicas": [],
+    }
+
+
 def _topic_entry(
     topic: TopicMetadata, brokers: list[BrokerInfo]
 ) -> MetadataResponse.MetadataResponseTopic:
-    partitions = []
-    for index in range(topic.partition_count):
-        leader = partition_leader(brokers, topic.topic_id, index)
-        partitions.append(
-            MetadataResponse.MetadataResponsePartition(
-                error_code=ErrorCode.NONE,
-                partition_index=index,
-                leader_id=leader,
-                leader_epoch=PARTITION_LEADER_EPOCH,
-                replica_nodes=[leader],
-                isr_nodes=[leader],
-                offline_replicas=[],
-            )
+    partitions = [
+        MetadataResponse.MetadataResponsePartition(
+            **partition_fields(brokers, topic.topic_id, index)
         )
+        for index in range(topic.partition_count)
+    ]
     return MetadataResponse.MetadataResponseTopic(
         error_code=ErrorCode.NONE,
         name=topic.name,

@@ -1,0 +1,299 @@
+"""StorageEngine: the one storage facade the broker calls.
+
+It ties the write path, the read path, the cache, the partition views and
+the commit notifications together. The caller opens and closes the two stores;
+the engine only uses them. No single-writer assumption: offsets come from
+`MetadataStore.commit_segment`, and every cached watermark can be reloaded
+with `refresh_partition` (a multi-broker deployment calls it before a fetch
+long-poll and every few hundred milliseconds while one waits, since commits of
+other brokers do not notify this process).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+
+from streamhouse.metadata.model import PartitionState, SegmentCommitResult
+from streamhouse.metadata.store import MetadataStore
+from streamhouse.protocol.records import BatchHeader
+from streamhouse.storage.cache import SegmentCache
+from streamhouse.storage.errors import StorageErrorCode
+from streamhouse.storage.object_store import ObjectStore
+from streamhouse.storage.partitions import PartitionKey, PartitionView, PartitionViews
+from streamhouse.storage.read_path import ReadPath, ReadResult
+from streamhouse.storage.segment import SEGMENT_SUFFIX, SealedSegment
+from streamhouse.storage.settings import StorageSettings
+from streamhouse.storage.timestamps import max_timestamp_in_chunk, offset_for_timestamp_in_chunk
+from streamhouse.storage.wakeups import CommitNotifier
+from streamhouse.storage.write_path import AppendResult, WritePath, detached
+
+log = logging.getLogger(__name__)
+
+GC_BATCH = 1000
+
+
+class StorageError(Exception):
+    """A storage operation failed with a Kafka error code."""
+
+    def __init__(self, error_code: StorageErrorCode, message: str = "") -> None:
+        super().__init__(message or error_code.name)
+        self.error_code = error_code
+
+
+def _state(key: PartitionKey, view: PartitionView) -> PartitionState:
+    return PartitionState(
+        topic_id=key[0],
+        partition=key[1],
+        high_watermark=view.high_watermark,
+        log_start_offset=view.log_start_offset,
+        leader_epoch=view.leader_epoch,
+        last_stable_offset=view.last_stable_offset,
+    )
+
+
+class StorageEngine:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        objects: ObjectStore,
+        settings: StorageSettings,
+        node_id: int,
+    ) -> None:
+        self.metadata = metadata
+        self.objects = objects
+        self.settings = settings
+        self.node_id = node_id
+        self.cache = SegmentCache(settings.cache_bytes)
+        self._views = PartitionViews(metadata, settings.tail_index_chunks)
+        self._notifier = CommitNotifier()
+        self._reader = ReadPath(metadata, objects, self.cache, self._views)
+        self._writer = WritePath(metadata, objects, settings, node_id, self._on_commit)
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def start(self) -> None:
+        """Check that both stores answer; nothing else needs rebuilding (views load lazily)."""
+        await self.metadata.ping()
+        await self.objects.ping()
+
+    async def close(self) -> None:
+        """Seal and commit the open segment and wait for every upload in flight."""
+        self._closed = True
+        await self._writer.flush()
+
+    async def flush(self) -> None:
+        """Seal the open segment now and wait until everything sealed is committed or failed."""
+        await self._writer.flush()
+
+    # -- write -------------------------------------------------------------------
+    async def append(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        batches: Sequence[tuple[BatchHeader, memoryview]],
+    ) -> AppendResult:
+        """Append validated batches; returns once they are stored and committed (or failed)."""
+        if self._closed:
+            return AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR)
+        if not batches:
+            raise ValueError("append needs at least one batch")
+        view = self._views.cached((topic_id, partition))
+        if view is None or view.stale:
+            # The caller reuses its request buffer once we suspend: keep our own copy first.
+            batches = detached(batches)
+        try:
+            view = await self._views.get(topic_id, partition)
+        except Exception as exc:
+            log.warning("append to %s-%d: metadata store failed: %r", topic_id, partition, exc)
+            return AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR)
+        if view is None:
+            return AppendResult(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return await self._writer.append(topic_id, partition, batches)
+
+    def _on_commit(self, segment: SealedSegment, result: SegmentCommitResult) -> None:
+        locations = self._reader.admit_committed(segment, result)
+        for chunk, chunk_result in zip(segment.chunks, result.chunks, strict=True):
+            key = (chunk.topic_id, chunk.partition)
+            view = self._views.cached(key)
+            if view is None:
+                continue
+            advanced = chunk_result.high_watermark > view.high_watermark
+            if view.last_stable_offset == view.high_watermark and not any(
+                b.is_transactional for b in chunk.batches
+            ):
+                view.last_stable_offset = max(view.last_stable_offset, chunk_result.high_watermark)
+            else:
+                view.stale = True
+            view.high_watermark = max(view.high_watermark, chunk_result.high_watermark)
+            if chunk_result.log_start_offset > view.log_start_offset:
+                view.log_start_offset = chunk_result.log_start_offset
+                view.trim_below(view.log_start_offset)
+            if advanced:
+                self._notifier.notify(key)
+        for key, location in locations:
+            view = self._views.cached(key)
+            if view is not None:
+                view.remember(location, self._views.tail_limit)
+
+    # -- read --------------------------------------------------------------------
+    async def read(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        offset: int,
+        max_bytes: int,
+        min_one: bool = True,
+        read_committed: bool = False,
+    ) -> ReadResult:
+        """Whole batches from the one holding `offset`; see ReadPath.read."""
+        return await self._reader.read(
+            topic_id, partition, offset, max_bytes, min_one, read_committed
+        )
+
+    async def wait_for_data(self, positions: Mapping[PartitionKey, int], timeout_s: float) -> bool:
+        """Wait until some partition's high watermark rises above its position.
+
+        A Fetch long-poll passes, per partition, the high watermark its last read
+        reported (max(fetch offset, high watermark)): then this returns True as
+        soon as a commit adds data it has not seen, at once if one slipped in
+        since that read, and False after `timeout_s`. (Passing the fetch offset
+        instead would return at once whenever some data, too little for
+        min_bytes, is already there.) Woken by this engine's commits; a
+        multi-broker deployment also calls `refresh_partition` for the watched
+        partitions periodically while it waits.
+        """
+        for topic_id, partition in positions:
+            await self._views.get(topic_id, partition)
+        # From here to the registration in `wait` nothing suspends: no commit slips between.
+        for key, position in positions.items():
+            view = self._views.cached(key)
+            if view is not None and view.high_watermark > position:
+                return True
+        if timeout_s <= 0:
+            return False
+        return await self._notifier.wait(positions.keys(), timeout_s)
+
+    # -- partition state ----------------------------------------------------------
+    async def partition_state(self, topic_id: uuid.UUID, partition: int) -> PartitionState | None:
+        """High watermark, log start and last stable offset as this engine knows them."""
+        view = await self._views.get(topic_id, partition)
+        return None if view is None else _state((topic_id, partition), view)
+
+    async def refresh_partition(self, topic_id: uuid.UUID, partition: int) -> PartitionState | None:
+        """Reload the partition's state from the metadata store (commits of other brokers)."""
+        key = (topic_id, partition)
+        before = self._views.cached(key)
+        hw_before = before.high_watermark if before is not None else -1
+        view = await self._views.refresh(topic_id, partition)
+        if view is None:
+            return None
+        if view.high_watermark > hw_before:
+            self._notifier.notify(key)
+        return _state(key, view)
+
+    def forget_topic(self, topic_id: uuid.UUID) -> None:
+        """Drop cached state of a deleted topic (its objects go with the next GC)."""
+        self._views.forget_topic(topic_id)
+
+    async def delete_records(self, topic_id: uuid.UUID, partition: int, before_offset: int) -> int:
+        """Advance the log start offset to `before_offset` (-1: the high watermark).
+
+        Returns the new log start offset; raises StorageError(OFFSET_OUT_OF_RANGE)
+        past the high watermark.
+        """
+        view = await self._views.refresh(topic_id, partition)
+        if view is None:
+            raise StorageError(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        if before_offset == -1:
+            before_offset = view.high_watermark
+        if before_offset < 0 or before_offset > view.high_watermark:
+            raise StorageError(StorageErrorCode.OFFSET_OUT_OF_RANGE)
+        new_start = await self.metadata.set_log_start_offset(topic_id, partition, before_offset)
+        view.log_start_offset = max(view.log_start_offset, new_start)
+        view.trim_below(view.log_start_offset)
+        return view.log_start_offset
+
+    # -- timestamps ----------------------------------------------------------------
+    async def offset_for_timestamp(
+        self, topic_id: uuid.UUID, partition: int, timestamp_ms: int
+    ) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record with timestamp >= `timestamp_ms`, or None."""
+        view = await self._views.get(topic_id, partition)
+        if view is None:
+            raise StorageError(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        location = await self.metadata.find_chunk_by_timestamp(topic_id, partition, timestamp_ms)
+        if location is None:
+            return None
+        data = await self._reader.chunk_bytes(location, view.leader_epoch)
+        return offset_for_timestamp_in_chunk(data, timestamp_ms, view.log_start_offset)
+
+    async def max_timestamp_offset(
+        self, topic_id: uuid.UUID, partition: int
+    ) -> tuple[int, int] | None:
+        """(offset, timestamp) of the record with the largest timestamp (earliest on ties)."""
+        view = await self._views.get(topic_id, partition)
+        if view is None:
+            raise StorageError(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        location = await self.metadata.max_timestamp_chunk(topic_id, partition)
+        if location is None:
+            return None
+        data = await self._reader.chunk_bytes(location, view.leader_epoch)
+        return max_timestamp_in_chunk(data, view.log_start_offset)
+
+    # -- garbage -------------------------------------------------------------------
+    async def collect_garbage(self, grace_ms: int | None = None, now_ms: int | None = None) -> int:
+        """Delete unneeded objects; returns how many.
+
+        Two kinds: committed objects entirely below log start or of deleted
+        topics (the index says so), and objects the index never referenced
+        (PUT but never committed) once older than `grace_ms`, so that an
+        upload whose commit is still under way, here or on another broker,
+        is left alone.
+        """
+        deleted = 0
+        while True:
+            keys = await self.metadata.unreferenced_object_keys(GC_BATCH)
+            for key in keys:
+                await self.objects.delete(key)
+                self.cache.discard(key)
+            if keys:
+                await self.metadata.forget_objects(keys)
+            deleted += len(keys)
+            if len(keys) < GC_BATCH:
+                break
+        grace = self.settings.gc_grace_ms if grace_ms is None else grace_ms
+        cutoff = (int(time.time() * 1000) if now_ms is None else now_ms) - grace
+        candidates: list[str] = []
+        async for info in self.objects.list():
+            if (
+                info.key.endswith(SEGMENT_SUFFIX)
+                and info.last_modified_ms <= cutoff
+                and info.key not in self._writer.pending_object_keys
+            ):
+                candidates.append(info.key)
+            if len(candidates) >= GC_BATCH:
+                deleted += await self._delete_uncommitted(candidates)
+                candidates = []
+        return deleted + await self._delete_uncommitted(candidates)
+
+    async def _delete_uncommitted(self, keys: list[str]) -> int:
+        if not keys:
+            return 0
+        known = await self.metadata.known_object_keys(keys)
+        garbage = [key for key in keys if key not in known]
+        for key in garbage:
+            log.info("deleting uncommitted object %s", key)
+            await self.objects.delete(key)
+        return len(garbage)
+
+    # -- introspection ----------------------------------------------------------------
+    @property
+    def segments_committed(self) -> int:
+        return self._writer.segments_committed
+
+    @property
+    def object_reads(self) -> int:
+        return self._reader.object_reads

@@ -1,0 +1,284 @@
+"""FileObjectStore: objects as files under a root directory (`file://DIR`).
+
+A key "ab/seg-42" is the file ROOT/ab/seg-42. A put writes a temp file under
+ROOT/.streamhouse-tmp/, fsyncs it, renames it over the final path and fsyncs
+the final directory, so after a crash a key holds either the old object or the
+whole new one, never a prefix. Directories are created one level at a time with
+their parent fsynced, so a directory entry that a put relied on is durable too.
+Temp files left by a crash are never listed and `cleanup_temp()` removes them.
+
+Blocking file I/O runs in worker threads; reads use os.pread on file descriptors
+kept in a small LRU so hot segments are not reopened for every range.
+One process owns a root: another process writing the same root would not evict
+this one's cached descriptors. Unlike S3, a key cannot be both an object and a
+"directory" of others ("a" and "a/b"): the second put raises ObjectStoreError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from streamhouse.storage.keys import validate_key, validate_range
+from streamhouse.storage.object_store import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    ObjectStoreError,
+)
+
+TEMP_DIR = ".streamhouse-tmp"
+"""Reserved top-level name under the root; keys may not start with it."""
+
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class _OpenFile:
+    """A cached read descriptor; closed once evicted and no read is using it."""
+
+    fd: int
+    readers: int = 0
+    evicted: bool = False
+
+    def release(self) -> None:
+        if self.evicted and self.readers == 0:
+            os.close(self.fd)
+
+
+class FileObjectStore(ObjectStore):
+    """Durable objects in a local directory tree.
+
+    `max_open_files` bounds the descriptor cache. Descriptor bookkeeping happens
+    on the event loop thread only, so it needs no lock: a descriptor is closed
+    only after the last pread using it has returned, never under a running read.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, max_open_files: int = 128) -> None:
+        if max_open_files < 1:
+            raise ValueError("max_open_files must be at least 1")
+        self.root = Path(root).absolute()
+        self._temp_dir = self.root / TEMP_DIR
+        self._max_open_files = max_open_files
+        self._open_files: OrderedDict[str, _OpenFile] = OrderedDict()
+        self._known_dirs: set[Path] = set()
+        # Bumped by every put and delete; a descriptor opened across a bump may be stale.
+        self._mutations = 0
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        validate_key(key)
+        if key.split("/", 1)[0] == TEMP_DIR:
+            raise ValueError(f"object key uses the reserved name {TEMP_DIR!r}: {key!r}")
+        return self.root / key
+
+    def _ensure_dir(self, directory: Path) -> None:
+        """Create `directory` and missing parents, fsyncing each new entry's parent."""
+        if directory in self._known_dirs:
+            return
+        missing: list[Path] = []
+        probe = directory
+        while not probe.is_dir():
+            missing.append(probe)
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        for new_dir in reversed(missing):
+            try:
+                new_dir.mkdir()
+            except FileExistsError:
+                if not new_dir.is_dir():
+                    raise
+            _fsync_dir(new_dir.parent)
+        self._known_dirs.add(directory)
+
+    # -- blocking work, run in threads ---------------------------------------------------------
+
+    def _put_sync(self, path: Path, data: bytes | bytearray | memoryview) -> None:
+        try:
+            self._write_and_rename(path, data)
+        except FileNotFoundError:
+            # A directory we remembered was removed behind our back: forget and recreate.
+            self._known_dirs.clear()
+            self._write_and_rename(path, data)
+
+    def _write_and_rename(self, path: Path, data: bytes | bytearray | memoryview) -> None:
+        self._ensure_dir(self._temp_dir)
+        self._ensure_dir(path.parent)
+        temp = self._temp_dir / f"{uuid.uuid4().hex}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                view = memoryview(data).cast("B")
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+
+    def _delete_sync(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_dir(path.parent)
+
+    def _list_sync(self, prefix: str) -> list[ObjectInfo]:
+        # Walk only the directory the prefix pins down: "ab/cd/x" starts at ROOT/ab/cd.
+        head, _, _ = prefix.rpartition("/")
+        try:
+            validate_key(head)
+        except ValueError:
+            head = ""  # no valid key lies under such a prefix; never walk outside the root
+        start = self.root / head if head else self.root
+        found: list[ObjectInfo] = []
+        stack = [(start, f"{head}/" if head else "")]
+        while stack:
+            directory, key_prefix = stack.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                key = key_prefix + entry.name
+                if key == TEMP_DIR:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    # Descend only where keys below could still match the prefix.
+                    if key.startswith(prefix) or prefix.startswith(key + "/"):
+                        stack.append((Path(entry.path), key + "/"))
+                elif key.startswith(prefix):
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # deleted while we walked
+                    found.append(ObjectInfo(key, st.st_size, st.st_mtime_ns // 1_000_000))
+        found.sort(key=lambda info: info.key)
+        return found
+
+    def _cleanup_temp_sync(self) -> int:
+        removed = 0
+        try:
+            entries = list(os.scandir(self._temp_dir))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+        if removed:
+            _fsync_dir(self._temp_dir)
+        return removed
+
+    # -- descriptor cache (event loop thread only) ---------------------------------------------
+
+    async def _acquire(self, key: str, path: Path) -> _OpenFile:
+        cached = self._open_files.get(key)
+        if cached is None:
+            mutations = self._mutations
+            fd = await self._run(os.open, path, os.O_RDONLY | os.O_CLOEXEC, missing_key=key)
+            if mutations != self._mutations:
+                # A put or delete ran while we opened: serve this read, cache nothing.
+                return _OpenFile(fd, readers=1, evicted=True)
+            cached = self._open_files.get(key)  # another reader may have opened it meanwhile
+            if cached is None:
+                cached = _OpenFile(fd)
+                self._open_files[key] = cached
+                while len(self._open_files) > self._max_open_files:
+                    _, oldest = self._open_files.popitem(last=False)
+                    oldest.evicted = True
+                    oldest.release()
+            else:
+                os.close(fd)
+        self._open_files.move_to_end(key)
+        cached.readers += 1
+        return cached
+
+    def _evict(self, key: str) -> None:
+        self._mutations += 1
+        cached = self._open_files.pop(key, None)
+        if cached is not None:
+            cached.evicted = True
+            cached.release()
+
+    # -- ObjectStore ---------------------------------------------------------------------------
+
+    async def _run(
+        self, fn: Callable[..., _T], *args: object, missing_key: str | None = None
+    ) -> _T:
+        """Run blocking `fn` in a thread; OS errors become ObjectStoreError, and a missing
+        file becomes ObjectNotFound(missing_key) when the caller names the key it read."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            if missing_key is not None:
+                raise ObjectNotFound(missing_key) from None
+            raise ObjectStoreError(f"{fn.__name__} failed under {self.root}: {exc}") from exc
+        except OSError as exc:
+            raise ObjectStoreError(f"{fn.__name__} failed under {self.root}: {exc}") from exc
+
+    async def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        path = self._path(key)
+        try:
+            await self._run(self._put_sync, path, data)
+        finally:
+            # Evict after the rename so no read keeps serving the replaced file.
+            self._evict(key)
+
+    async def get_range(self, key: str, start: int, length: int) -> bytes:
+        path = self._path(key)
+        validate_range(start, length)
+        handle = await self._acquire(key, path)
+        try:
+            return await self._run(os.pread, handle.fd, length, start)
+        finally:
+            handle.readers -= 1
+            handle.release()
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        self._evict(key)
+        await self._run(self._delete_sync, path)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        for info in await self._run(self._list_sync, prefix):
+            yield info
+
+    async def ping(self) -> None:
+        """Create the root if it is missing; raise ObjectStoreError unless it is a writable dir."""
+        await self._run(self._ensure_dir, self.root)
+        if not await self._run(os.access, self.root, os.W_OK | os.X_OK):
+            raise ObjectStoreError(f"object store root {self.root} is not writable")
+
+    async def cleanup_temp(self) -> int:
+        """Remove temp files a crashed put left behind; return how many.
+
+        Call at start-up, before any put on this root is in flight.
+        """
+        return await self._run(self._cleanup_temp_sync)
+
+    async def close(self) -> None:
+        for key in list(self._open_files):
+            self._evict(key)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,116 @@
+"""The engine's in-memory view of each partition: watermarks and the tail index.
+
+The metadata store is the truth; a view is loaded from it on first use, moved
+forward by this engine's own commits, and can be reloaded at any time with
+`refresh` (a multi-broker deployment calls it when a fetch finds nothing new,
+or periodically, since other brokers' commits do not reach this process).
+Watermarks only move forward, so a refresh that races a commit keeps the
+larger values.
+
+The tail index remembers the chunks this engine committed recently, per
+partition, so fetches at the tail find their object and byte range without
+an SQL query. It may have gaps (offsets committed by another broker); a
+lookup only uses a contiguous run of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from streamhouse.metadata.model import ChunkLocation, PartitionState
+from streamhouse.metadata.store import MetadataStore
+
+PartitionKey = tuple[uuid.UUID, int]
+
+
+@dataclass(slots=True)
+class PartitionView:
+    high_watermark: int
+    log_start_offset: int
+    last_stable_offset: int
+    leader_epoch: int
+    stale: bool = False
+    """Set when a commit may have moved what only the store knows (the last stable offset)."""
+    tail: list[ChunkLocation] = field(default_factory=list)
+    tail_bases: list[int] = field(default_factory=list)
+
+    def merge(self, state: PartitionState) -> None:
+        self.high_watermark = max(self.high_watermark, state.high_watermark)
+        self.log_start_offset = max(self.log_start_offset, state.log_start_offset)
+        self.last_stable_offset = max(self.last_stable_offset, state.last_stable_offset)
+        self.leader_epoch = max(self.leader_epoch, state.leader_epoch)
+        self.stale = False
+        self.trim_below(self.log_start_offset)
+
+    def trim_below(self, offset: int) -> None:
+        """Drop tail entries whose every offset is below `offset`."""
+        keep = 0
+        while keep < len(self.tail) and self.tail[keep].last_offset < offset:
+            keep += 1
+        if keep:
+            del self.tail[:keep]
+            del self.tail_bases[:keep]
+
+    def remember(self, location: ChunkLocation, limit: int) -> None:
+        if self.tail_bases and location.base_offset <= self.tail_bases[-1]:
+            return
+        self.tail.append(location)
+        self.tail_bases.append(location.base_offset)
+        if len(self.tail) > limit:
+            del self.tail[0]
+            del self.tail_bases[0]
+
+    def tail_lookup(self, offset: int) -> list[ChunkLocation]:
+        """The contiguous run of tail chunks starting with the one holding `offset`, or []."""
+        i = bisect_right(self.tail_bases, offset) - 1
+        if i < 0 or self.tail[i].last_offset < offset:
+            return []
+        run = [self.tail[i]]
+        for location in self.tail[i + 1 :]:
+            if location.base_offset != run[-1].last_offset + 1:
+                break
+            run.append(location)
+        return run
+
+
+class PartitionViews:
+    __slots__ = ("_metadata", "_views", "tail_limit")
+
+    def __init__(self, metadata: MetadataStore, tail_limit: int) -> None:
+        self._metadata = metadata
+        self._views: dict[PartitionKey, PartitionView] = {}
+        self.tail_limit = tail_limit
+
+    def cached(self, key: PartitionKey) -> PartitionView | None:
+        return self._views.get(key)
+
+    async def get(self, topic_id: uuid.UUID, partition: int) -> PartitionView | None:
+        """The view, loaded from the metadata store on first use; None for unknown partitions."""
+        view = self._views.get((topic_id, partition))
+        if view is not None and not view.stale:
+            return view
+        return await self.refresh(topic_id, partition)
+
+    async def refresh(self, topic_id: uuid.UUID, partition: int) -> PartitionView | None:
+        state = await self._metadata.partition_state(topic_id, partition)
+        key = (topic_id, partition)
+        if state is None:
+            self._views.pop(key, None)
+            return None
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = PartitionView(
+                state.high_watermark,
+                state.log_start_offset,
+                state.last_stable_offset,
+                state.leader_epoch,
+            )
+        else:
+            view.merge(state)
+        return view
+
+    def forget_topic(self, topic_id: uuid.UUID) -> None:
+        for key in [k for k in self._views if k[0] == topic_id]:
+            del self._views[key]

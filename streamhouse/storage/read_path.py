@@ -1,0 +1,325 @@
+"""The read path: offset -> chunk locations -> bytes (cache or ranged GET) -> whole batches.
+
+Chunk locations come from the tail index for recently committed data and from
+the metadata index otherwise. Bytes that come from the object store are
+checked (length, CRC32C, batch count, offsets) before their base offsets and
+leader epochs are patched and they enter the cache; a chunk that fails the
+check is never served, and the failure names the object in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from streamhouse.metadata.model import (
+    BatchInfo,
+    BatchOutcome,
+    ChunkLocation,
+    SegmentCommitResult,
+)
+from streamhouse.metadata.store import MetadataError, MetadataStore
+from streamhouse.protocol.records import (
+    LOG_OVERHEAD,
+    RecordsError,
+    patch_batch,
+    read_batch_header,
+    validate_batch,
+)
+from streamhouse.storage.cache import SegmentCache
+from streamhouse.storage.errors import StorageErrorCode
+from streamhouse.storage.object_store import ObjectNotFound, ObjectStore, ObjectStoreError
+from streamhouse.storage.partitions import PartitionView, PartitionViews
+from streamhouse.storage.segment import SealedSegment
+
+log = logging.getLogger(__name__)
+
+LOCATIONS_PER_QUERY = 16
+
+
+class CorruptChunk(Exception):
+    """Stored bytes do not match what the index says was committed."""
+
+
+@dataclass(slots=True)
+class ReadResult:
+    error_code: int
+    batches: list[memoryview] = field(default_factory=list)
+    high_watermark: int = -1
+    log_start_offset: int = -1
+    last_stable_offset: int = -1
+
+
+def _result(view: PartitionView, error_code: int = 0) -> ReadResult:
+    return ReadResult(
+        error_code, [], view.high_watermark, view.log_start_offset, view.last_stable_offset
+    )
+
+
+class ReadPath:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        objects: ObjectStore,
+        cache: SegmentCache,
+        views: PartitionViews,
+    ) -> None:
+        self._metadata = metadata
+        self._objects = objects
+        self._cache = cache
+        self._views = views
+        self._loading: dict[tuple[str, int, int], asyncio.Future[memoryview]] = {}
+        self._prefetches: set[asyncio.Task[None]] = set()
+        self.object_reads = 0
+
+    async def read(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        offset: int,
+        max_bytes: int,
+        min_one: bool = True,
+        read_committed: bool = False,
+    ) -> ReadResult:
+        """Whole batches from the one holding `offset`, up to `max_bytes` (at least one if min_one).
+
+        OFFSET_OUT_OF_RANGE when offset is below log start or past the high
+        watermark; at the high watermark (or the last stable offset when
+        `read_committed`) the result is empty without error.
+        """
+        try:
+            view = await self._views.get(topic_id, partition)
+            if view is None:
+                return ReadResult(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            if offset < view.log_start_offset or offset > view.high_watermark:
+                return _result(view, StorageErrorCode.OFFSET_OUT_OF_RANGE)
+            end = view.last_stable_offset if read_committed else view.high_watermark
+            if offset >= end:
+                return _result(view)
+            return await self._collect(topic_id, partition, view, offset, end, max_bytes, min_one)
+        except MetadataError as exc:
+            log.warning("read of %s-%d failed in the metadata store: %r", topic_id, partition, exc)
+            return ReadResult(StorageErrorCode.KAFKA_STORAGE_ERROR)
+
+    async def _collect(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        view: PartitionView,
+        offset: int,
+        end: int,
+        max_bytes: int,
+        min_one: bool,
+    ) -> ReadResult:
+        result = _result(view)
+        batches = result.batches
+        total = 0
+        position = offset
+        while position < end:
+            locations = view.tail_lookup(position) or await self._metadata.find_chunks(
+                topic_id, partition, position, LOCATIONS_PER_QUERY
+            )
+            if not locations:
+                break
+            self._prefetch(locations, max_bytes - total, view.leader_epoch)
+            for location in locations:
+                if location.base_offset > position:
+                    if batches:
+                        return result
+                    # The rows below were dropped: another broker moved the log start.
+                    moved = await self._past_log_start(topic_id, partition, position)
+                    if moved is not None:
+                        return moved
+                try:
+                    data = await self.chunk_bytes(location, view.leader_epoch)
+                except ObjectNotFound:
+                    # Deleted by garbage collection after the log start moved past it?
+                    moved = await self._past_log_start(topic_id, partition, position)
+                    if moved is not None:
+                        return moved
+                    return self._failed(result, "object %s is missing", location.object_key)
+                except (ObjectStoreError, CorruptChunk) as exc:
+                    return self._failed(result, "%r", exc)
+                full, total = _take_batches(data, position, end, max_bytes, min_one, batches, total)
+                if full:
+                    return result
+                position = location.last_offset + 1
+                if position >= end:
+                    break
+        return result
+
+    async def _past_log_start(
+        self, topic_id: uuid.UUID, partition: int, offset: int
+    ) -> ReadResult | None:
+        """OFFSET_OUT_OF_RANGE if the stored log start has moved past `offset`, else None."""
+        refreshed = await self._views.refresh(topic_id, partition)
+        if refreshed is not None and offset < refreshed.log_start_offset:
+            return _result(refreshed, StorageErrorCode.OFFSET_OUT_OF_RANGE)
+        return None
+
+    def _prefetch(self, locations: list[ChunkLocation], budget: int, leader_epoch: int) -> None:
+        """Start the GETs of the chunks this read will need, and of one more (read-ahead for
+        sequential consumers), so their latencies overlap instead of adding up."""
+        budget -= locations[0].byte_length
+        for location in locations[1:]:
+            key = location.object_key, location.byte_start, location.byte_length
+            if key not in self._loading and self._cache.get(*key) is None:
+                task = asyncio.get_running_loop().create_task(
+                    self._quiet_load(location, leader_epoch)
+                )
+                self._prefetches.add(task)
+                task.add_done_callback(self._prefetches.discard)
+            if budget <= 0:
+                break  # that one was the read-ahead
+            budget -= location.byte_length
+
+    async def _quiet_load(self, location: ChunkLocation, leader_epoch: int) -> None:
+        with contextlib.suppress(Exception):  # the read reports it when it gets there
+            await self.chunk_bytes(location, leader_epoch)
+
+    @staticmethod
+    def _failed(result: ReadResult, reason: str, *args: object) -> ReadResult:
+        """Serve what was read before the failure; an error only when nothing was."""
+        log.error("fetch failed: " + reason, *args)
+        if not result.batches:
+            result.error_code = StorageErrorCode.KAFKA_STORAGE_ERROR
+        return result
+
+    async def chunk_bytes(self, location: ChunkLocation, leader_epoch: int) -> memoryview:
+        """The chunk's batches with their committed offsets, from the cache or one ranged GET."""
+        key = location.object_key, location.byte_start, location.byte_length
+        cached = self._cache.get(*key)
+        if cached is not None:
+            return cached
+        loading = self._loading.get(key)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[memoryview] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            self.object_reads += 1
+            raw = await self._objects.get_range(*key)
+            data = memoryview(_verified_and_patched(location, raw, leader_epoch))
+            self._cache.put(location.object_key, location.byte_start, data)
+            future.set_result(data)
+            return data
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters, if any, re-raise it
+            raise
+        finally:
+            del self._loading[key]
+
+    def admit_committed(
+        self, segment: SealedSegment, result: SegmentCommitResult
+    ) -> list[tuple[tuple[uuid.UUID, int], ChunkLocation]]:
+        """Patch a just-committed segment in place and cache it; returns its chunk locations.
+
+        One location per run of accepted batches (duplicates and rejected
+        batches are skipped: the index does not reference them either).
+        """
+        buffer = segment.buffer
+        whole = memoryview(buffer)
+        admitted = []
+        for chunk, chunk_result in zip(segment.chunks, result.chunks, strict=True):
+            key = (chunk.topic_id, chunk.partition)
+            view = self._views.cached(key)
+            epoch = view.leader_epoch if view is not None else 0
+            position = chunk.byte_start
+            runs: list[list[tuple[int, int, BatchInfo, int]]] = [[]]
+            for info, outcome in zip(chunk.batches, chunk_result.batches, strict=True):
+                size = info.byte_length
+                if outcome.outcome == BatchOutcome.OK:
+                    patch_batch(buffer, position, outcome.base_offset, epoch)
+                    runs[-1].append((position, size, info, outcome.base_offset))
+                elif runs[-1]:
+                    runs.append([])
+                position += size
+            for run in runs:
+                if run:
+                    admitted.append((key, self._admit_run(segment.object_key, whole, run)))
+        return admitted
+
+    def _admit_run(
+        self, object_key: str, whole: memoryview, run: list[tuple[int, int, BatchInfo, int]]
+    ) -> ChunkLocation:
+        start = run[0][0]
+        last_position, last_size, last_info, last_base = run[-1]
+        length = last_position + last_size - start
+        self._cache.put(object_key, start, whole[start : start + length])
+        return ChunkLocation(
+            object_key=object_key,
+            byte_start=start,
+            byte_length=length,
+            base_offset=run[0][3],
+            last_offset=last_base + last_info.offset_count - 1,
+            batch_count=len(run),
+            max_timestamp=max(r[2].max_timestamp for r in run),
+        )
+
+
+def _take_batches(
+    data: memoryview,
+    offset: int,
+    end: int,
+    max_bytes: int,
+    min_one: bool,
+    batches: list[memoryview],
+    total: int,
+) -> tuple[bool, int]:
+    """Append the batches of `data` holding offsets in [offset, end); (full?, bytes taken)."""
+    position = 0
+    size = len(data)
+    while position < size:
+        header = read_batch_header(data, position)
+        length = header.batch_length + LOG_OVERHEAD
+        if header.base_offset >= end:
+            return True, total
+        if header.base_offset + header.last_offset_delta >= offset:
+            if total + length > max_bytes and (batches or not min_one):
+                return True, total
+            batches.append(data[position : position + length])
+            total += length
+        position += length
+    return total >= max_bytes, total
+
+
+def _verified_and_patched(
+    location: ChunkLocation, raw: bytes | bytearray, leader_epoch: int
+) -> bytearray:
+    """Check every batch of a chunk read from the object store and patch its offsets."""
+    if len(raw) != location.byte_length:
+        raise CorruptChunk(
+            f"object {location.object_key} [{location.byte_start}+{location.byte_length}]: "
+            f"short read of {len(raw)} bytes"
+        )
+    # A store that hands out a bytearray saves a copy (fresh memory costs page faults).
+    buffer = raw if isinstance(raw, bytearray) else bytearray(raw)
+    view = memoryview(buffer)
+    position = 0
+    next_offset = location.base_offset
+    count = 0
+    try:
+        while position < len(buffer):
+            header = read_batch_header(view, position)
+            length = header.batch_length + LOG_OVERHEAD
+            validate_batch(header, view[position : position + length])
+            patch_batch(buffer, position, next_offset, leader_epoch)
+            next_offset += header.offset_count
+            position += length
+            count += 1
+    except RecordsError as exc:
+        raise CorruptChunk(
+            f"object {location.object_key} [{location.byte_start}+{location.byte_length}] "
+            f"batch {count} at byte {position}: {exc}"
+        ) from exc
+    if count != location.batch_count or next_offset != location.last_offset + 1:
+        raise CorruptChunk(
+            f"object {location.object_key} [{location.byte_start}+{location.byte_length}]: "
+            f"{count} batches ending at {next_offset - 1}, index says {location.batch_count} "
+            f"ending at {location.last_offset}"
+        )
+    return buffer

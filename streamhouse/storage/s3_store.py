@@ -1,0 +1,288 @@
+"""S3ObjectStore: objects in an S3 bucket (AWS S3, MinIO, SeaweedFS, ...) through aiobotocore.
+
+Configured the AWS way: credentials from the standard chain (environment,
+profiles, SSO, instance and container roles); the endpoint from `endpoint_url`
+or, when that is None, from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL or the
+profile, which botocore resolves itself; the region from `region` or botocore's
+chain (AWS_DEFAULT_REGION, profile; botocore does not read AWS_REGION, so the
+settings layer should pass it as `region`), falling back to us-east-1.
+`path_style=True` selects path-style addressing (http://host/bucket/key),
+which MinIO and SeaweedFS need.
+
+botocore's own retries are turned off: this module retries throttling (429,
+503 SlowDown), 5xx answers and connection failures itself with full-jitter
+exponential backoff, so an outage shows up as one ObjectStoreError after
+`max_attempts`, not as botocore's fixed policy. 4xx answers (403, 404, ...)
+are never retried. At most `max_concurrency` requests are in flight; a request
+waiting out a backoff does not hold a slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+from aiobotocore.session import get_session
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    IncompleteReadError,
+)
+
+from streamhouse.storage.keys import validate_key, validate_range
+from streamhouse.storage.object_store import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    ObjectStoreError,
+)
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_THROTTLING_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
+)
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_TRANSIENT_ERRORS = (
+    ConnectionError,
+    HTTPClientError,
+    IncompleteReadError,
+    aiohttp.ClientError,
+    TimeoutError,
+)
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Throttling, 5xx and transport failures are worth another attempt; 4xx are not."""
+    if isinstance(exc, ClientError):
+        status = _status(exc)
+        return status >= 500 or status == 429 or _code(exc) in _THROTTLING_CODES
+    return isinstance(exc, _TRANSIENT_ERRORS)
+
+
+class S3ObjectStore(ObjectStore):
+    """Objects under `prefix` in `bucket`.
+
+    The client is created on first use (or by `open()`) and shared by all
+    requests; `close()` releases it. `backoff_base` and `backoff_cap` (seconds)
+    shape the retry delays: attempt n sleeps uniform(0, min(cap, base * 2**n)).
+    `list_page_size` is the MaxKeys of each ListObjectsV2 page (S3 caps it at 1000).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        path_style: bool = False,
+        max_concurrency: int = 32,
+        max_attempts: int = 8,
+        backoff_base: float = 0.05,
+        backoff_cap: float = 5.0,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        list_page_size: int = 1000,
+    ) -> None:
+        if not bucket:
+            raise ValueError("S3 bucket name is empty")
+        if max_attempts < 1 or max_concurrency < 1:
+            raise ValueError("max_attempts and max_concurrency must be at least 1")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.path_style = path_style
+        self.max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._timeouts = (connect_timeout, read_timeout)
+        self._max_concurrency = max_concurrency
+        self._list_page_size = list_page_size
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._client: Any = None
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+        self._open_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"S3ObjectStore(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint_url})"
+
+    # -- client lifecycle ----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the shared client now instead of at the first request."""
+        await self._get_client()
+
+    async def _get_client(self) -> Any:
+        if self._client is not None:
+            return self._client
+        async with self._open_lock:
+            if self._client is None:
+                session = get_session()
+                region = self.region or session.get_config_variable("region") or "us-east-1"
+                connect_timeout, read_timeout = self._timeouts
+                config = Config(
+                    region_name=region,
+                    s3={"addressing_style": "path" if self.path_style else "auto"},
+                    retries={"mode": "standard", "total_max_attempts": 1},
+                    max_pool_connections=self._max_concurrency,
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
+                )
+                stack = contextlib.AsyncExitStack()
+                self._client = await stack.enter_async_context(
+                    session.create_client("s3", endpoint_url=self.endpoint_url, config=config)
+                )
+                self._exit_stack = stack
+        return self._client
+
+    async def close(self) -> None:
+        stack, self._exit_stack, self._client = self._exit_stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    # -- retries -------------------------------------------------------------------------------
+
+    async def _call(self, what: str, op: Callable[[Any], Awaitable[_T]]) -> _T:
+        """Run `op(client)` under a concurrency slot, retrying transient failures."""
+        client = await self._get_client()
+        for attempt in range(self.max_attempts):
+            try:
+                async with self._slots:
+                    return await op(client)
+            except ClientError as exc:
+                if _code(exc) in _NOT_FOUND_CODES:
+                    raise ObjectNotFound(what) from exc
+                error: BaseException = exc
+            except (TimeoutError, BotoCoreError, aiohttp.ClientError) as exc:
+                error = exc
+            if not is_retryable(error) or attempt + 1 == self.max_attempts:
+                raise ObjectStoreError(
+                    f"{what} on s3://{self.bucket} failed after {attempt + 1} attempt(s): {error}"
+                ) from error
+            delay = random.uniform(0, min(self._backoff_cap, self._backoff_base * 2**attempt))
+            log.debug("retrying %s in %.3fs after %r", what, delay, error)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _key(self, key: str) -> str:
+        validate_key(key)
+        return self.prefix + key
+
+    # -- ObjectStore ---------------------------------------------------------------------------
+
+    async def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        full_key = self._key(key)
+        body = data if isinstance(data, bytes) else bytes(data)
+
+        async def op(client: Any) -> None:
+            await client.put_object(Bucket=self.bucket, Key=full_key, Body=body)
+
+        await self._call(f"put {key!r}", op)
+
+    async def get_range(self, key: str, start: int, length: int) -> bytes:
+        full_key = self._key(key)
+        validate_range(start, length)
+        # A zero-length read still asks for one byte, so a missing object is still reported.
+        last = start + max(length, 1) - 1
+
+        async def op(client: Any) -> bytes:
+            try:
+                response = await client.get_object(
+                    Bucket=self.bucket, Key=full_key, Range=f"bytes={start}-{last}"
+                )
+            except ClientError as exc:
+                if _status(exc) == 416:  # the range starts at or after the end
+                    return b""
+                raise
+            async with response["Body"] as body:
+                return await body.read()
+
+        data = await self._call(f"get {key!r}", op)
+        return data[:length]
+
+    async def delete(self, key: str) -> None:
+        full_key = self._key(key)
+
+        async def op(client: Any) -> None:
+            await client.delete_object(Bucket=self.bucket, Key=full_key)
+
+        with contextlib.suppress(ObjectNotFound):
+            await self._call(f"delete {key!r}", op)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        token: str | None = None
+        strip = len(self.prefix)
+        while True:
+            kwargs: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Prefix": self.prefix + prefix,
+                "MaxKeys": self._list_page_size,
+            }
+            if token:
+                kwargs["ContinuationToken"] = token
+
+            async def op(client: Any, kwargs: dict[str, Any] = kwargs) -> dict[str, Any]:
+                return await client.list_objects_v2(**kwargs)
+
+            page = await self._call(f"list {prefix!r}", op)
+            for item in page.get("Contents", ()):
+                yield ObjectInfo(
+                    key=item["Key"][strip:],
+                    size=int(item["Size"]),
+                    last_modified_ms=int(item["LastModified"].timestamp() * 1000),
+                )
+            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+            if not token:
+                return
+
+    async def ping(self) -> None:
+        async def op(client: Any) -> None:
+            await client.head_bucket(Bucket=self.bucket)
+
+        try:
+            await self._call("ping", op)
+        except ObjectNotFound as exc:
+            raise ObjectStoreError(f"bucket {self.bucket!r} does not exist") from exc
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (tests and development; never implicit)."""
+        try:
+            await self.ping()
+            return
+        except ObjectStoreError as exc:
+            if not isinstance(exc.__cause__, ObjectNotFound):
+                raise
+        client = await self._get_client()
+        region = client.meta.region_name
+        extra: dict[str, Any] = {}
+        if region != "us-east-1":
+            extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
+
+        async def op(client: Any) -> None:
+            try:
+                await client.create_bucket(Bucket=self.bucket, **extra)
+            except ClientError as exc:
+                if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+
+        await self._call(f"create bucket {self.bucket!r}", op)

@@ -1,0 +1,131 @@
+"""The segment format and the builder of the open segment.
+
+A segment object is the plain concatenation of RecordBatch v2 bytes exactly as
+producers sent them (base offset and leader epoch still unassigned), grouped
+into one contiguous chunk per partition. The object carries no header: each
+batch is self-delimiting and CRC-protected, and the chunk table (which bytes
+belong to which partition, and which offsets they got) lives in the metadata
+index, written by the commit that follows the PUT.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from streamhouse.metadata.model import BatchInfo, ChunkToCommit, SegmentToCommit
+from streamhouse.protocol.records import BatchHeader
+from streamhouse.storage.keys import spread_key
+
+PartitionKey = tuple[uuid.UUID, int]
+SEGMENT_SUFFIX = ".seg"
+
+
+def segment_object_key(node_id: int, created_ms: int) -> str:
+    """A fresh, never reused object key; node id and time make listings readable."""
+    return spread_key(f"{node_id}-{created_ms:013d}-{uuid.uuid4().hex}{SEGMENT_SUFFIX}")
+
+
+def batch_info(header: BatchHeader, byte_length: int) -> BatchInfo:
+    return BatchInfo(
+        offset_count=header.offset_count,
+        record_count=header.record_count,
+        max_timestamp=header.max_timestamp,
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
+        is_transactional=header.is_transactional,
+        is_control=header.is_control,
+        byte_length=byte_length,
+    )
+
+
+@dataclass(slots=True)
+class _OpenChunk:
+    topic_id: uuid.UUID
+    partition: int
+    index: int
+    pieces: list[bytes] = field(default_factory=list)
+    infos: list[BatchInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedChunk:
+    topic_id: uuid.UUID
+    partition: int
+    byte_start: int
+    byte_length: int
+    batches: tuple[BatchInfo, ...]
+
+
+@dataclass(slots=True)
+class SealedSegment:
+    """A segment ready for its one PUT and its one commit."""
+
+    object_key: str
+    created_ms: int
+    buffer: bytearray
+    chunks: tuple[SealedChunk, ...]
+
+    def to_commit(self) -> SegmentToCommit:
+        return SegmentToCommit(
+            object_key=self.object_key,
+            object_size=len(self.buffer),
+            chunks=tuple(
+                ChunkToCommit(c.topic_id, c.partition, c.byte_start, c.byte_length, c.batches)
+                for c in self.chunks
+            ),
+            created_ms=self.created_ms,
+        )
+
+
+class SegmentBuilder:
+    """Collects appends of many partitions; keeps each partition's batches together."""
+
+    __slots__ = ("_chunks", "size", "batch_count")
+
+    def __init__(self) -> None:
+        self._chunks: dict[PartitionKey, _OpenChunk] = {}
+        self.size = 0
+        self.batch_count = 0
+
+    def __bool__(self) -> bool:
+        return self.batch_count > 0
+
+    def add(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        batches: Sequence[tuple[BatchHeader, memoryview]],
+    ) -> tuple[int, int]:
+        """Copy the batches in; returns (chunk index, index of the first batch in that chunk).
+
+        The bytes are copied exactly once here: the caller's buffer is reused for
+        the next request as soon as this returns.
+        """
+        key = (topic_id, partition)
+        chunk = self._chunks.get(key)
+        if chunk is None:
+            chunk = self._chunks[key] = _OpenChunk(topic_id, partition, len(self._chunks))
+        first = len(chunk.infos)
+        for header, view in batches:
+            chunk.pieces.append(bytes(view))
+            chunk.infos.append(batch_info(header, len(view)))
+            self.size += len(view)
+        self.batch_count += len(batches)
+        return chunk.index, first
+
+    def seal(self, object_key: str, created_ms: int) -> SealedSegment:
+        """One buffer for the PUT (one more copy, by join) and the chunk table."""
+        chunks: list[SealedChunk] = []
+        pieces: list[bytes] = []
+        position = 0
+        for chunk in self._chunks.values():
+            length = sum(len(p) for p in chunk.pieces)
+            chunks.append(
+                SealedChunk(chunk.topic_id, chunk.partition, position, length, tuple(chunk.infos))
+            )
+            position += length
+            pieces.extend(chunk.pieces)
+        return SealedSegment(object_key, created_ms, bytearray().join(pieces), tuple(chunks))

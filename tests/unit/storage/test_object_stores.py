@@ -1,0 +1,394 @@
+"""One ObjectStore contract checked against every backend (file, memory, SeaweedFS S3),
+then what each backend promises beyond it: crash-safe files, S3 retries through an outage."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamhouse.storage import ObjectNotFound, ObjectStore, ObjectStoreError, open_object_store
+from streamhouse.storage.file_store import TEMP_DIR, FileObjectStore
+from streamhouse.storage.keys import spread_key
+from streamhouse.storage.memory_store import MemoryObjectStore
+from streamhouse.storage.s3_store import S3ObjectStore
+from tests.support.fixtures import TEST_BUCKET, new_s3_store
+from tests.support.seaweedfs import SeaweedFS
+
+MiB = 1024 * 1024
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """Bytes whose every position is distinguishable, so an off-by-one read shows."""
+    block = bytes((i * 7 + seed) % 251 for i in range(251))
+    return (block * (size // len(block) + 1))[:size]
+
+
+async def keys_of(store: ObjectStore, prefix: str = "") -> list[str]:
+    return [info.key async for info in store.list(prefix)]
+
+
+@pytest.fixture(params=["file", "memory", pytest.param("s3", marks=pytest.mark.s3)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
+    if request.param == "file":
+        backend: ObjectStore = FileObjectStore(tmp_path / "objects")
+    elif request.param == "memory":
+        backend = MemoryObjectStore()
+    else:
+        backend = new_s3_store(request.getfixturevalue("seaweedfs_credentials"))
+    yield backend
+    await backend.close()
+
+
+# -- the contract ------------------------------------------------------------------------------
+
+
+async def test_get_range_returns_exactly_the_requested_bytes(store: ObjectStore) -> None:
+    data = pattern(10_000)
+    await store.put("seg", data)
+    assert await store.get_range("seg", 0, 100) == data[:100]
+    assert await store.get_range("seg", 4321, 1234) == data[4321:5555]
+    assert await store.get_range("seg", 9_900, 100) == data[9_900:]
+    assert await store.get_range("seg", 0, 10_000) == data
+
+
+async def test_zero_length_and_past_the_end_ranges(store: ObjectStore) -> None:
+    await store.put("seg", b"0123456789")
+    assert await store.get_range("seg", 3, 0) == b""
+    assert await store.get_range("seg", 10, 0) == b""
+    assert await store.get_range("seg", 8, 100) == b"89"
+    assert await store.get_range("seg", 10, 5) == b""
+    assert await store.get_range("seg", 50, 5) == b""
+
+
+async def test_empty_object_round_trips(store: ObjectStore) -> None:
+    await store.put("empty", b"")
+    assert await store.get_range("empty", 0, 10) == b""
+    assert [(i.key, i.size) async for i in store.list()] == [("empty", 0)]
+
+
+async def test_missing_object_raises_object_not_found(store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFound):
+        await store.get_range("no/such/object", 0, 10)
+    with pytest.raises(ObjectNotFound):
+        await store.get_range("no/such/object", 0, 0)
+
+
+async def test_overwrite_replaces_the_whole_object(store: ObjectStore) -> None:
+    await store.put("k", pattern(5000, seed=1))
+    assert await store.get_range("k", 0, 10) == pattern(10, seed=1)
+    await store.put("k", b"short")
+    assert await store.get_range("k", 0, 5000) == b"short"
+    assert [(i.key, i.size) async for i in store.list()] == [("k", 5)]
+
+
+async def test_delete_removes_object_and_missing_delete_is_fine(store: ObjectStore) -> None:
+    await store.put("a/b", b"x")
+    assert await store.get_range("a/b", 0, 1) == b"x"
+    await store.delete("a/b")
+    with pytest.raises(ObjectNotFound):
+        await store.get_range("a/b", 0, 1)
+    await store.delete("a/b")
+    await store.delete("never/existed")
+    assert await keys_of(store) == []
+
+
+async def test_list_filters_by_prefix_in_key_order(store: ObjectStore) -> None:
+    sizes = {"b/4": 4, "a/2": 2, "ab/3": 3, "a/1": 1, "a/sub/5": 5, "c": 6}
+    for key, size in sizes.items():
+        await store.put(key, b"z" * size)
+    assert await keys_of(store) == sorted(sizes)
+    assert await keys_of(store, "a/") == ["a/1", "a/2", "a/sub/5"]
+    assert await keys_of(store, "a") == ["a/1", "a/2", "a/sub/5", "ab/3"]
+    assert await keys_of(store, "a/s") == ["a/sub/5"]
+    assert await keys_of(store, "nothing") == []
+    infos = [info async for info in store.list()]
+    assert {info.key: info.size for info in infos} == sizes
+    assert all(info.last_modified_ms > 1_600_000_000_000 for info in infos)
+
+
+async def test_keys_with_slashes_are_independent_objects(store: ObjectStore) -> None:
+    keys = ["x/y/z/deep", "x/y/z/deep2", "x/y/shallow", spread_key("topic-0/00000042.seg")]
+    for i, key in enumerate(keys):
+        await store.put(key, f"object {i}".encode())
+    for i, key in enumerate(keys):
+        assert await store.get_range(key, 0, 100) == f"object {i}".encode()
+    assert await keys_of(store, "x/y/z/") == ["x/y/z/deep", "x/y/z/deep2"]
+
+
+async def test_8_mib_object_round_trips(store: ObjectStore) -> None:
+    data = pattern(8 * MiB, seed=3)
+    await store.put("big/segment", data)
+    assert await store.get_range("big/segment", 0, 8 * MiB) == data
+    middle = 4 * MiB - 17
+    assert await store.get_range("big/segment", middle, 65_536) == data[middle : middle + 65_536]
+    assert [(i.key, i.size) async for i in store.list("big/")] == [("big/segment", 8 * MiB)]
+
+
+async def test_100_concurrent_puts_all_land(store: ObjectStore) -> None:
+    keys = [spread_key(f"concurrent-{i}") for i in range(100)]
+    await asyncio.gather(*(store.put(key, pattern(1000 + i, seed=i)) for i, key in enumerate(keys)))
+    reads = await asyncio.gather(*(store.get_range(key, 0, 5000) for key in keys))
+    assert reads == [pattern(1000 + i, seed=i) for i in range(100)]
+    assert sorted(await keys_of(store)) == sorted(keys)
+
+
+async def test_put_accepts_bytearray_and_memoryview(store: ObjectStore) -> None:
+    buffer = bytearray(b"..payload..")
+    await store.put("ba", buffer)
+    await store.put("mv", memoryview(buffer)[2:9])
+    buffer[:] = b"overwritten"  # the store must have copied or written it already
+    assert await store.get_range("ba", 0, 100) == b"..payload.."
+    assert await store.get_range("mv", 0, 100) == b"payload"
+
+
+@pytest.mark.parametrize("key", ["", "/abs/key", "../escape", "a/../../escape", "a//b", "a/./b"])
+async def test_invalid_keys_are_rejected_before_any_io(store: ObjectStore, key: str) -> None:
+    with pytest.raises(ValueError):
+        await store.put(key, b"x")
+    with pytest.raises(ValueError):
+        await store.get_range(key, 0, 1)
+    with pytest.raises(ValueError):
+        await store.delete(key)
+
+
+async def test_negative_range_is_rejected(store: ObjectStore) -> None:
+    await store.put("k", b"abc")
+    with pytest.raises(ValueError):
+        await store.get_range("k", -1, 2)
+    with pytest.raises(ValueError):
+        await store.get_range("k", 0, -2)
+
+
+async def test_ping_answers(store: ObjectStore) -> None:
+    await store.ping()
+
+
+# -- keys and the URL factory ------------------------------------------------------------------
+
+
+def test_spread_key_is_deterministic_and_spreads() -> None:
+    assert spread_key("topic/0/42.seg") == spread_key("topic/0/42.seg")
+    prefix, name = spread_key("topic/0/42.seg").split("/", 1)
+    assert name == "topic/0/42.seg"
+    assert len(prefix) == 2 and int(prefix, 16) >= 0
+    prefixes = {spread_key(f"segment-{i}").split("/", 1)[0] for i in range(2000)}
+    assert len(prefixes) > 200  # 256 possible; consecutive names must not share one
+
+
+def test_open_object_store_understands_each_scheme(tmp_path: Path, monkeypatch: Any) -> None:
+    absolute = open_object_store(f"file://{tmp_path}/abs")
+    assert isinstance(absolute, FileObjectStore) and absolute.root == tmp_path / "abs"
+    monkeypatch.chdir(tmp_path)
+    relative = open_object_store("file://rel/dir")
+    assert isinstance(relative, FileObjectStore) and relative.root == tmp_path / "rel" / "dir"
+    assert isinstance(open_object_store("memory://"), MemoryObjectStore)
+    s3 = open_object_store(
+        "s3://my-bucket/some/prefix", endpoint_url="http://127.0.0.1:1", path_style=True
+    )
+    assert isinstance(s3, S3ObjectStore)
+    assert (s3.bucket, s3.prefix, s3.endpoint_url, s3.path_style) == (
+        "my-bucket",
+        "some/prefix/",
+        "http://127.0.0.1:1",
+        True,
+    )
+    assert open_object_store("S3://b").prefix == ""  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("url", ["gs://bucket", "ftp://x", "no-scheme", "file://", "s3:///p"])
+def test_open_object_store_rejects_unknown_urls(url: str) -> None:
+    with pytest.raises(ValueError):
+        open_object_store(url)
+
+
+# -- file store --------------------------------------------------------------------------------
+
+
+async def test_file_put_leaves_no_temp_files(tmp_path: Path) -> None:
+    store = FileObjectStore(tmp_path)
+    await asyncio.gather(*(store.put(f"p/{i}", b"data") for i in range(20)))
+    assert list((tmp_path / TEMP_DIR).iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(str(i) for i in range(20))
+
+
+async def test_file_crash_mid_put_never_exposes_a_partial_object(tmp_path: Path) -> None:
+    store = FileObjectStore(tmp_path)
+    await store.put("seg/1", b"complete old version")
+    # What a crash between write and rename leaves: a temp file holding part of the new data.
+    leftover = tmp_path / TEMP_DIR / "0123456789abcdef.tmp"
+    leftover.write_bytes(b"partial new ver")
+    orphan = tmp_path / TEMP_DIR / "fedcba9876543210.tmp"
+    orphan.write_bytes(b"partial of an object never committed")
+
+    restarted = FileObjectStore(tmp_path)
+    assert await keys_of(restarted) == ["seg/1"]
+    assert await restarted.get_range("seg/1", 0, 100) == b"complete old version"
+    assert await restarted.cleanup_temp() == 2
+    assert not leftover.exists() and not orphan.exists()
+    assert await restarted.cleanup_temp() == 0
+    assert await keys_of(restarted) == ["seg/1"]
+
+
+async def test_file_keys_cannot_escape_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    store = FileObjectStore(root)
+    for key in ["../outside", "a/../../outside", "/etc/passwd", f"{TEMP_DIR}/x"]:
+        with pytest.raises(ValueError):
+            await store.put(key, b"x")
+    assert await keys_of(store, "../") == []
+    assert not (tmp_path / "outside").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # not even the root was created
+
+
+async def test_file_read_descriptors_stay_bounded(tmp_path: Path) -> None:
+    store = FileObjectStore(tmp_path, max_open_files=4)
+    for i in range(40):
+        await store.put(f"k/{i}", bytes([i]) * 10)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(2):
+        for i in range(40):
+            assert await store.get_range(f"k/{i}", 0, 10) == bytes([i]) * 10
+    assert len(os.listdir("/proc/self/fd")) - before <= 4
+    await store.close()
+    assert len(os.listdir("/proc/self/fd")) <= before
+
+
+async def test_file_reads_see_overwrites_and_deletes_despite_cached_descriptors(
+    tmp_path: Path,
+) -> None:
+    store = FileObjectStore(tmp_path)
+    await store.put("k", b"first")
+    assert await store.get_range("k", 0, 10) == b"first"
+    await store.put("k", b"second")
+    assert await store.get_range("k", 0, 10) == b"second"
+    await store.delete("k")
+    with pytest.raises(ObjectNotFound):
+        await store.get_range("k", 0, 10)
+    # A reader racing a writer gets one whole version, and no stale descriptor survives.
+    previous = b"v" * 500
+    await store.put("k", previous)
+    for round_ in range(20):
+        data = bytes([round_]) * 500
+        seen, _ = await asyncio.gather(store.get_range("k", 0, 500), store.put("k", data))
+        assert seen in (previous, data)
+        assert await store.get_range("k", 0, 500) == data
+        previous = data
+    await store.close()
+
+
+async def test_file_key_under_an_object_is_missing_and_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    store = FileObjectStore(tmp_path)
+    await store.put("a", b"object a")
+    with pytest.raises(ObjectNotFound):
+        await store.get_range("a/b", 0, 1)
+    # A file cannot also be a directory: unlike S3, "a" and "a/b" cannot coexist.
+    with pytest.raises(ObjectStoreError):
+        await store.put("a/b", b"x")
+    assert await store.get_range("a", 0, 100) == b"object a"
+
+
+async def test_file_put_recreates_directories_removed_behind_its_back(tmp_path: Path) -> None:
+    store = FileObjectStore(tmp_path / "root")
+    await store.put("dir/a", b"1")
+    shutil.rmtree(tmp_path / "root")
+    await store.put("dir/b", b"2")
+    assert await keys_of(store) == ["dir/b"]
+
+
+async def test_file_ping_creates_a_missing_root_but_fails_on_a_file(tmp_path: Path) -> None:
+    await FileObjectStore(tmp_path / "new" / "root").ping()
+    assert (tmp_path / "new" / "root").is_dir()
+    (tmp_path / "not-a-dir").write_bytes(b"")
+    with pytest.raises(ObjectStoreError):
+        await FileObjectStore(tmp_path / "not-a-dir").ping()
+
+
+# -- s3 store ----------------------------------------------------------------------------------
+
+
+@pytest.mark.s3
+async def test_s3_list_pages_through_continuation_tokens(
+    s3_store_factory: Callable[..., Any],
+) -> None:
+    store = s3_store_factory(list_page_size=7)
+    keys = [f"p/{i:03d}" for i in range(30)]
+    await asyncio.gather(*(store.put(key, b"v") for key in keys))
+    assert await keys_of(store, "p/") == keys
+
+
+@pytest.mark.s3
+async def test_s3_endpoint_comes_from_aws_endpoint_url_env(
+    seaweedfs_credentials: SeaweedFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", seaweedfs_credentials.endpoint_url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", seaweedfs_credentials.region)
+    store = open_object_store(f"s3://{TEST_BUCKET}/env-endpoint", path_style=True)
+    try:
+        assert isinstance(store, S3ObjectStore) and store.endpoint_url is None
+        await store.ensure_bucket()
+        await store.put("k", b"via env")
+        assert await store.get_range("k", 0, 10) == b"via env"
+    finally:
+        await store.close()
+
+
+@pytest.mark.s3
+async def test_s3_forbidden_is_not_retried(
+    s3_store_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = s3_store_factory()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")  # read when the client opens
+    with pytest.raises(ObjectStoreError, match=r"after 1 attempt\(s\)"):
+        await store.put("k", b"x")
+
+
+@pytest.mark.s3
+async def test_s3_ping_fails_for_missing_bucket(s3_store_factory: Callable[..., Any]) -> None:
+    existing = s3_store_factory()
+    missing = s3_store_factory()
+    missing.bucket = "no-such-bucket-here"
+    await existing.ping()
+    with pytest.raises(ObjectStoreError, match="does not exist"):
+        await missing.ping()
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+async def test_s3_put_survives_an_outage_and_ping_fails_during_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = SeaweedFS(tmp_path / "outage")
+    server.start()
+    for name, value in server.client_env().items():
+        monkeypatch.setenv(name, value)
+    options: dict[str, Any] = {"endpoint_url": server.endpoint_url, "path_style": True}
+    patient = S3ObjectStore("outage", **options, max_attempts=60, backoff_cap=0.5)
+    impatient = S3ObjectStore("outage", **options, max_attempts=2)
+    try:
+        await patient.ensure_bucket()
+        await patient.put("before", b"written before the outage")
+
+        server.stop(kill=True)
+        with pytest.raises(ObjectStoreError):
+            await impatient.ping()
+        put = asyncio.create_task(patient.put("during", b"written across the outage"))
+        await asyncio.sleep(1.0)
+        assert not put.done()  # nothing can have stored it: the server is down
+
+        await asyncio.to_thread(server.start)
+        await put
+        assert await patient.get_range("during", 0, 100) == b"written across the outage"
+        assert await patient.get_range("before", 0, 100) == b"written before the outage"
+        await impatient.ping()
+    finally:
+        await patient.close()
+        await impatient.close()
+        server.cleanup()

@@ -1,0 +1,101 @@
+"""Write path ordering: uploads overlap, commits follow seal order, failures assign nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from streamhouse.metadata import MetadataStore
+from streamhouse.storage import ObjectStore, ObjectStoreError
+from streamhouse.storage.engine import StorageEngine
+from streamhouse.storage.errors import StorageErrorCode
+from streamhouse.storage.file_store import FileObjectStore
+from streamhouse.storage.settings import StorageSettings
+from tests.unit.storage.support import make_batch, values_of
+
+ONE_BATCH_SEGMENTS = StorageSettings(seal_bytes=1, seal_ms=1.0, max_uploads_in_flight=4)
+
+
+class FirstPutHeldBack(ObjectStore):
+    """The real file store, except that the first PUT completes only after the second one
+    (or fails, with `fail=True`): the upload order seen by the write path is reversed."""
+
+    def __init__(self, inner: ObjectStore, fail: bool = False) -> None:
+        self.inner = inner
+        self.fail = fail
+        self.puts = 0
+        self.second_done = asyncio.Event()
+
+    async def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        self.puts += 1
+        if self.puts == 1:
+            await self.second_done.wait()
+            if self.fail:
+                raise ObjectStoreError("injected: disk full")
+            await self.inner.put(key, data)
+            return
+        await self.inner.put(key, data)
+        self.second_done.set()
+
+    async def get_range(self, key: str, start: int, length: int) -> bytes:
+        return await self.inner.get_range(key, start, length)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+    def list(self, prefix: str = ""):  # type: ignore[override]
+        return self.inner.list(prefix)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+
+@pytest.fixture
+async def file_metadata(tmp_path) -> AsyncIterator[tuple[MetadataStore, FileObjectStore]]:
+    from streamhouse.metadata import open_metadata_store
+
+    (tmp_path / "objects").mkdir()
+    metadata = await open_metadata_store(f"sqlite://{tmp_path / 'meta.db'}")
+    yield metadata, FileObjectStore(tmp_path / "objects")
+    await metadata.close()
+
+
+async def two_appends(engine: StorageEngine, topic_id: uuid.UUID):
+    await engine.partition_state(topic_id, 0)
+    first = asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"first"])]))
+    second = asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"second"])]))
+    return await first, await second
+
+
+async def test_commits_follow_seal_order_when_uploads_finish_out_of_order(file_metadata) -> None:
+    metadata, files = file_metadata
+    store = FirstPutHeldBack(files)
+    engine = StorageEngine(metadata, store, ONE_BATCH_SEGMENTS, node_id=1)
+    topic_id = (await metadata.create_topic("t", 1, {})).topic_id
+    first, second = await two_appends(engine, topic_id)
+    assert (first.base_offset, second.base_offset) == (0, 1)
+    assert values_of((await engine.read(topic_id, 0, 0, 1 << 20)).batches) == [
+        (0, b"first"), (1, b"second")
+    ]
+    await engine.close()
+
+
+async def test_a_failed_segment_assigns_no_offsets_and_later_ones_stay_contiguous(
+    file_metadata,
+) -> None:
+    metadata, files = file_metadata
+    store = FirstPutHeldBack(files, fail=True)
+    engine = StorageEngine(metadata, store, ONE_BATCH_SEGMENTS, node_id=1)
+    topic_id = (await metadata.create_topic("t", 1, {})).topic_id
+    first, second = await two_appends(engine, topic_id)
+    assert first.error_code == StorageErrorCode.KAFKA_STORAGE_ERROR
+    assert (second.error_code, second.base_offset) == (0, 0)
+    third = await engine.append(topic_id, 0, [make_batch([b"third"])])
+    assert third.base_offset == 1
+    assert values_of((await engine.read(topic_id, 0, 0, 1 << 20)).batches) == [
+        (0, b"second"), (1, b"third")
+    ]
+    await engine.close()
