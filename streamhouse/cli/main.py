@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -63,6 +64,10 @@ class App:
             fail(str(exc), EXIT_UNREACHABLE)
         except KeyboardInterrupt:
             fail("interrupted", EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader of stdout went away (`| head`): nothing more to say, and nowhere to.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
 
 
 def fail(message: str, code: int) -> None:

@@ -18,6 +18,7 @@ from streamhouse.cli.params import key_values, timestamp_ms
 from streamhouse.client.admin import EARLIEST, LATEST, Admin
 from streamhouse.client.cluster import Cluster, TopicPartition
 from streamhouse.client.consumer import ConsumedRecord, Consumer
+from streamhouse.client.group_member import GroupMember
 from streamhouse.client.producer import Producer, ProducerRecord
 from streamhouse.protocol.compression import CompressionType
 
@@ -161,8 +162,8 @@ async def _start_positions(admin: Admin, partitions: list[TopicPartition], *,
 @click.command()
 @click.argument("topic")
 @click.option("--group", "-g", default=None,
-              help="Start from the group's committed offsets and commit what was consumed "
-                   "(the group must have no other members).")
+              help="Join this consumer group: read the partitions it assigns, from its "
+                   "committed offsets, and commit what was printed.")
 @click.option("--from-beginning", is_flag=True,
               help="Start at the log start (where the group has no committed offset).")
 @click.option("--offset", type=click.IntRange(min=0), default=None,
@@ -193,6 +194,9 @@ def consume(app: App, topic: str, group: str | None, from_beginning: bool, offse
     starts = [from_beginning, offset is not None, from_timestamp is not None]
     if sum(starts) > 1:
         raise click.UsageError("give at most one of --from-beginning, --offset, --from-timestamp")
+    if group and (partitions or offset is not None or from_timestamp):
+        raise click.UsageError("--group takes the group's partitions and offsets; it does not "
+                               "combine with --partition, --offset or --from-timestamp")
     at_ms = timestamp_ms(from_timestamp, "--from-timestamp") if from_timestamp else None
     as_json = (fmt or app.output) == JSON
     out = sys.stdout.buffer
@@ -213,16 +217,30 @@ def consume(app: App, topic: str, group: str | None, from_beginning: bool, offse
         unknown = [tp for tp in selected if tp not in all_partitions]
         if unknown:
             await admin.list_offsets(unknown, LATEST)  # raises the broker's error for it
-        positions = await _start_positions(admin, selected, group=group, offset=offset,
-                                           at_ms=at_ms, from_beginning=from_beginning)
-        consumer = Consumer(cluster, positions,
-                            reset_to=EARLIEST if from_beginning else LATEST)
+        member = GroupMember(cluster, group, [topic]) if group else None
+        reset_to = EARLIEST if from_beginning else LATEST
+
+        async def assigned() -> Consumer:
+            owned = await member.join() if member else selected
+            positions = await _start_positions(admin, owned, group=group, offset=offset,
+                                               at_ms=at_ms, from_beginning=from_beginning)
+            return Consumer(cluster, positions, reset_to=reset_to)
+
+        async def commit() -> None:
+            if member and consumed:
+                await member.commit(consumed)
+
+        consumer = await assigned()
         consumed: dict[TopicPartition, int] = {}
         progress = Progress(f"consume {topic}", quiet=app.quiet)
         count = 0
         last_record = time.monotonic()
         try:
             while max_messages is None or count < max_messages:
+                if member and member.rejoin_needed:
+                    await commit()
+                    consumer = await assigned()
+                    consumed = {tp: o for tp, o in consumed.items() if tp in consumer.positions}
                 batch = await consumer.poll()
                 for record in batch[:None if max_messages is None else max_messages - count]:
                     write(record)
@@ -231,18 +249,19 @@ def consume(app: App, topic: str, group: str | None, from_beginning: bool, offse
                 if batch:
                     out.flush()
                     last_record = time.monotonic()
-                    if group:
-                        await admin.commit_offsets(group, consumed)
+                    await commit()
                 progress.update(count, f"lag {consumer.lag()}")
                 if exit_at_end and consumer.caught_up():
                     break
                 if idle_timeout is not None and time.monotonic() - last_record >= idle_timeout:
                     break
         finally:
+            # Also on Ctrl-C: what was printed is committed, so the next run goes on from there.
             out.flush()
             progress.finish(count, f"lag {consumer.lag()}")
-        if group and consumed:
-            await admin.commit_offsets(group, consumed)
+            await commit()
+            if member:
+                await member.leave()
         return count
 
     app.run(run)

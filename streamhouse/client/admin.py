@@ -7,14 +7,13 @@ transient errors through Cluster.retrying, and turns error codes into KafkaError
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from streamhouse.client.cluster import BrokerInfo, Cluster, TopicInfo, TopicPartition
+from streamhouse.client.consumer_protocol import PROTOCOL_TYPE, decode_assignment
 from streamhouse.client.errors import KafkaError, check
 from streamhouse.protocol import messages as m
-from streamhouse.protocol.codec import ProtocolError, decode_message
 from streamhouse.protocol.errors import ErrorCode
 
 RESOURCE_TOPIC = 2
@@ -22,7 +21,6 @@ EARLIEST = -2
 LATEST = -1
 CONFIG_SET, CONFIG_DELETE = 0, 1
 _DEFAULT_SOURCES = {5}  # DEFAULT_CONFIG
-_VERSION = struct.Struct(">h")
 # Group states in which nobody consumes, so offsets may be rewritten (Kafka's tool checks this).
 INACTIVE_GROUP_STATES = {"Empty", "Dead"}
 
@@ -240,7 +238,7 @@ class Admin:
             check(g.error_code, context=f"describe group {group_id}")
             members = [MemberDescription(
                 mb.member_id, mb.group_instance_id, mb.client_id, mb.client_host,
-                _assignment(g.protocol_type, mb.member_assignment)) for mb in g.members]
+                _member_assignment(g.protocol_type, mb.member_assignment)) for mb in g.members]
             coordinator = next((b for b in self.cluster.metadata.brokers.values()
                                 if (b.host, b.port) == (conn.address.host, conn.address.port)),
                                None)
@@ -316,21 +314,16 @@ class Admin:
         await self.cluster.retrying(run, what=f"commit offsets of {group_id}")
 
 
-def _assignment(protocol_type: str, data: bytes) -> list[TopicPartition]:
-    """The partitions in a consumer group member's assignment (empty for other protocols)."""
-    if protocol_type != "consumer" or len(data) < _VERSION.size:
+def _member_assignment(protocol_type: str, data: bytes) -> list[TopicPartition]:
+    """The partitions of a consumer group member (none for other protocols)."""
+    if protocol_type != PROTOCOL_TYPE:
         return []
-    (version,) = _VERSION.unpack_from(data, 0)
-    version = min(version, m.ConsumerProtocolAssignment.VALID_VERSIONS[1])
     try:
-        assignment = decode_message(m.ConsumerProtocolAssignment, version,
-                                    memoryview(data)[_VERSION.size:])
-    except ProtocolError:
-        # A newer assignment version may carry more fields than we know; a member's
-        # assignment is display information, not worth failing the description for.
+        return decode_assignment(data)
+    except KafkaError:
+        # A member's assignment is shown, not acted on: an unreadable one (a future schema
+        # version) should not fail the whole description.
         return []
-    return sorted(TopicPartition(t.topic, p) for t in assignment.assigned_partitions
-                  for p in t.partitions)
 
 
 __all__ = [

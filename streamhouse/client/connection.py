@@ -43,6 +43,10 @@ CLIENT_VERSIONS: dict[int, tuple[int, int]] = {
     m.DeleteGroupsRequest.API_KEY: (0, 2),
     m.IncrementalAlterConfigsRequest.API_KEY: (0, 1),
     m.DescribeClusterRequest.API_KEY: (0, 1),
+    m.JoinGroupRequest.API_KEY: (1, 9),  # v1+: a rebalance timeout apart from the session's
+    m.SyncGroupRequest.API_KEY: (0, 5),
+    m.HeartbeatRequest.API_KEY: (0, 4),
+    m.LeaveGroupRequest.API_KEY: (0, 5),
 }
 _API_VERSIONS_FIRST_TRY = 3
 CLIENT_SOFTWARE_NAME = "streamhouse-cli"

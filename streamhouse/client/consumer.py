@@ -63,6 +63,9 @@ class Consumer:
 
     async def poll(self) -> list[ConsumedRecord]:
         """One fetch round over every leader; records in offset order per partition."""
+        if not self.positions:  # a group member left without partitions waits like a fetch
+            await asyncio.sleep(self.max_wait_ms / 1000)
+            return []
         by_leader = await self.cluster.retrying(
             lambda: self.cluster.group_by_leader(self.positions), what="find partition leaders")
         rounds = await asyncio.gather(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -512,3 +513,35 @@ def test_group_delete_removes_committed_offsets(broker: BrokerProcess, admin: Ad
     assert cli_json(broker, "group", "delete", group_id) == {"deleted": [group_id]}
     assert group_id not in {g["group_id"] for g in cli_json(broker, "group", "list")}
     assert committed(broker, group_id, topic_name, 1) == [-1001]  # librdkafka's OFFSET_INVALID
+
+
+def test_consume_with_group_joins_it_and_leaves_on_ctrl_c(
+        broker: BrokerProcess, admin: AdminClient, topic_name: str, group_id: str) -> None:
+    create_topic(admin, topic_name, partitions=3)
+    produce_confluent(broker, topic_name, [b"one", b"two"], partition=1)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamhouse.cli", "--bootstrap", broker.bootstrap, "--quiet",
+         "consume", topic_name, "--group", group_id, "--from-beginning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT, env=env)
+    try:
+        described: dict[str, Any] = {}
+        deadline = time.monotonic() + TIMEOUT_S * 2
+        while time.monotonic() < deadline:
+            result = run_cli(broker, "group", "describe", group_id, json_output=True)
+            if result.returncode == 0:
+                described = json.loads(result.stdout)
+                if described["state"] == "Stable" and described["members"]:
+                    break
+            time.sleep(0.2)
+        [member] = described["members"]
+        assert member["client_id"] == "streamhouse-cli"
+        assert sorted(a["partition"] for a in member["assignment"]) == [0, 1, 2]
+        assert committed(broker, group_id, topic_name, 3)[1] == 2  # read and committed
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=CLI_TIMEOUT_S)
+    assert proc.returncode == 130, stderr.decode()
+    assert stdout == b"one\ntwo\n"
+    after = cli_json(broker, "group", "describe", group_id)
+    assert after["state"] == "Empty" and after["members"] == []
