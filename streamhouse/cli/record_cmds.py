@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -73,7 +74,8 @@ def produce(app: App, topic: str, key_separator: str | None, headers: tuple[str,
     """Write each line of stdin as one record to TOPIC."""
     if key_separator == "":
         raise click.BadParameter("must not be empty", param_hint="--key-separator")
-    header_list = [(k, v.encode()) for k, v in key_values(headers, "--header").items()]
+    header_list: list[tuple[str, bytes | None]] = [
+        (k, v.encode()) for k, v in key_values(headers, "--header").items()]
     make = _record_maker(key_separator, header_list, partition)
 
     async def run(cluster: Cluster) -> Producer:
@@ -82,7 +84,7 @@ def produce(app: App, topic: str, key_separator: str | None, headers: tuple[str,
         await producer.start()
         progress = Progress(f"produce {topic}", quiet=app.quiet)
         loop = asyncio.get_running_loop()
-        stdin = sys.stdin.buffer
+        stdin = cast(io.BufferedReader, sys.stdin.buffer)
         pending = bytearray()
         count = 0
         while True:

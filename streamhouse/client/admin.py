@@ -7,8 +7,10 @@ transient errors through Cluster.retrying, and turns error codes into KafkaError
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from streamhouse.client.cluster import BrokerInfo, Cluster, TopicInfo, TopicPartition
 from streamhouse.client.consumer_protocol import PROTOCOL_TYPE, decode_assignment
@@ -198,7 +200,7 @@ class Admin:
 
     async def _list_offsets_at(self, node_id: int, partitions: list[TopicPartition],
                                spec: int) -> dict[TopicPartition, ListedOffset]:
-        topics: dict[str, list[m.ListOffsetsRequest.ListOffsetsPartition]] = {}
+        topics: dict[str, list[Any]] = {}
         for tp in partitions:
             topics.setdefault(tp.topic, []).append(m.ListOffsetsRequest.ListOffsetsPartition(
                 partition_index=tp.partition, timestamp=spec))
@@ -253,7 +255,7 @@ class Admin:
             for result in r.results:
                 check(result.error_code, context=f"delete group {result.group_id}")
         for group_id in group_ids:
-            await self.cluster.retrying(lambda g=group_id: run_one(g),
+            await self.cluster.retrying(functools.partial(run_one, group_id),
                                         what=f"delete group {group_id}")
 
     async def committed_offsets(self, group_id: str, partitions: Iterable[TopicPartition] | None
@@ -295,7 +297,7 @@ class Admin:
     async def commit_offsets(self, group_id: str, offsets: dict[TopicPartition, int], *,
                              generation_id: int = -1, member_id: str = "") -> None:
         """Commit offsets; generation -1 and no member: the standalone commit of an idle group."""
-        topics: dict[str, list[m.OffsetCommitRequest.OffsetCommitRequestPartition]] = {}
+        topics: dict[str, list[Any]] = {}
         for tp, offset in sorted(offsets.items()):
             entry = m.OffsetCommitRequest.OffsetCommitRequestPartition(
                 partition_index=tp.partition, committed_offset=offset)

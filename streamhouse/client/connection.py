@@ -99,7 +99,7 @@ class BrokerConnection:
         self._reader = reader
         self._writer = writer
         self._correlation_ids = itertools.count(1)
-        self._pending: dict[int, tuple[type, int, asyncio.Future[Any]]] = {}
+        self._pending: dict[int, tuple[int, int, asyncio.Future[Any]]] = {}
         self._closed: BaseException | None = None
         self._read_task = asyncio.create_task(self._read_loop(), name=f"kafka-read-{address}")
 
@@ -152,7 +152,7 @@ class BrokerConnection:
         correlation_id = next(self._correlation_ids) & 0x7FFFFFFF
         frame = encode_request(request, version, correlation_id, self.client_id)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[correlation_id] = (type(request), version, future)
+        self._pending[correlation_id] = (type(request).API_KEY, version, future)
         try:
             self._writer.write(frame)
             await self._writer.drain()
@@ -204,11 +204,11 @@ class BrokerConnection:
                 entry = self._pending.get(correlation_id)
                 if entry is None:
                     continue  # the request timed out and was given up
-                request_type, version, future = entry
+                api_key, version, future = entry
                 if future.done():
                     continue
                 try:
-                    future.set_result(self._decode(request_type, version, frame))
+                    future.set_result(self._decode(api_key, version, frame))
                 except ProtocolError as exc:
                     future.set_exception(exc)
         except (asyncio.IncompleteReadError, OSError, ProtocolError) as exc:
@@ -218,8 +218,7 @@ class BrokerConnection:
             raise
 
     @staticmethod
-    def _decode(request_type: type, version: int, frame: memoryview) -> Any:
-        api_key = request_type.API_KEY
+    def _decode(api_key: int, version: int, frame: memoryview) -> Any:
         try:
             return decode_response(api_key, version, frame)[1]
         except ProtocolError:

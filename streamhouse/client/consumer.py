@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from streamhouse.client.admin import EARLIEST, Admin
 from streamhouse.client.cluster import Cluster, TopicPartition, is_transient
@@ -89,7 +90,7 @@ class Consumer:
 
     async def _fetch_from(self, node_id: int, partitions: list[TopicPartition]
                           ) -> list[ConsumedRecord]:
-        topics: dict[str, list[m.FetchRequest.FetchPartition]] = {}
+        topics: dict[str, list[Any]] = {}
         for tp in partitions:
             topics.setdefault(tp.topic, []).append(m.FetchRequest.FetchPartition(
                 partition=tp.partition, fetch_offset=self.positions[tp],
@@ -119,7 +120,7 @@ class Consumer:
                 self.positions[tp] = found.offset
         return out
 
-    def _records(self, tp: TopicPartition, data: object) -> list[ConsumedRecord]:
+    def _records(self, tp: TopicPartition, data: Any) -> list[ConsumedRecord]:
         if not data:
             return []
         chunks = data if isinstance(data, list | tuple) else [data]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from streamhouse.client.admin import Admin
 from streamhouse.client.cluster import Cluster, TopicPartition
@@ -84,7 +85,7 @@ class GroupMember:
         check(joined.error_code, context=f"join group {self.group_id}")
         self.member_id = joined.member_id
         self.generation_id = joined.generation_id
-        assignments: list[m.SyncGroupRequest.SyncGroupRequestAssignment] = []
+        assignments: list[Any] = []
         if joined.leader == joined.member_id and not joined.skip_assignment:
             assignments = await self._assign(joined.members)
         synced = await coordinator.request(m.SyncGroupRequest(
@@ -94,8 +95,8 @@ class GroupMember:
         check(synced.error_code, context=f"sync group {self.group_id}")
         return decode_assignment(synced.assignment)
 
-    async def _assign(self, members: list[m.JoinGroupResponse.JoinGroupResponseMember]
-                      ) -> list[m.SyncGroupRequest.SyncGroupRequestAssignment]:
+    async def _assign(self, members: list[Any]) -> list[Any]:
+        """The leader's job: SyncGroup assignments for every member, by the range assignor."""
         subscriptions = {mb.member_id: decode_subscription(mb.metadata) for mb in members}
         topics = sorted({t for ts in subscriptions.values() for t in ts})
         meta = await self.cluster.retrying(lambda: self.cluster.refresh_metadata(topics),
