@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamhouse.client.cluster import BrokerInfo, Cluster, TopicInfo, TopicPartition
+from streamhouse.client.cluster import Cluster, Node, TopicInfo, TopicPartition
 from streamhouse.client.consumer_protocol import PROTOCOL_TYPE, decode_assignment
 from streamhouse.client.errors import KafkaError, check
 from streamhouse.protocol import messages as m
@@ -60,14 +60,14 @@ class GroupDescription:
     protocol_type: str
     protocol: str
     members: list[MemberDescription]
-    coordinator: BrokerInfo | None
+    coordinator: Node | None
 
 
 @dataclass(frozen=True, slots=True)
 class ClusterDescription:
     cluster_id: str | None
     controller_id: int
-    brokers: list[BrokerInfo] = field(default_factory=list)
+    brokers: list[Node] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ class Admin:
             if conn.supports(m.DescribeClusterRequest.API_KEY):
                 r = await conn.request(m.DescribeClusterRequest())
                 check(r.error_code, r.error_message, context="describe cluster")
-                brokers = [BrokerInfo(b.broker_id, b.host, b.port, b.rack) for b in r.brokers]
+                brokers = [Node(b.broker_id, b.host, b.port, b.rack) for b in r.brokers]
                 return ClusterDescription(r.cluster_id, r.controller_id,
                                           sorted(brokers, key=lambda b: b.node_id))
             meta = await self.cluster.refresh_metadata([])

@@ -38,7 +38,9 @@ class TopicPartition:
 
 
 @dataclass(frozen=True, slots=True)
-class BrokerInfo:
+class Node:
+    """A broker as clients address it (Kafka's org.apache.kafka.common.Node)."""
+
     node_id: int
     host: str
     port: int
@@ -69,7 +71,7 @@ class TopicInfo:
 class ClusterMetadata:
     cluster_id: str | None
     controller_id: int
-    brokers: dict[int, BrokerInfo]
+    brokers: dict[int, Node]
     topics: dict[str, TopicInfo] = field(default_factory=dict)
 
 
@@ -179,7 +181,7 @@ class Cluster:
             allow_auto_topic_creation=False,
         )
         response = await (await self.any_broker()).request(request)
-        brokers = {b.node_id: BrokerInfo(b.node_id, b.host, b.port, b.rack)
+        brokers = {b.node_id: Node(b.node_id, b.host, b.port, b.rack)
                    for b in response.brokers}
         meta = ClusterMetadata(response.cluster_id, response.controller_id, brokers)
         for t in response.topics:
@@ -247,7 +249,7 @@ class Cluster:
                 error_code, detail = response.error_code, response.error_message
                 node_id, host, port = response.node_id, response.host, response.port
             check(error_code, detail, context=f"coordinator of group {group_id}")
-            self.metadata.brokers.setdefault(node_id, BrokerInfo(node_id, host, port))
+            self.metadata.brokers.setdefault(node_id, Node(node_id, host, port))
             self._coordinators[key] = node_id
         return await self.node(node_id)
 
