@@ -31,6 +31,7 @@ Exit codes:
      group not empty, not authorized, ...)
   2  usage error (bad option, bad argument, unparseable input)
   3  no broker reachable, connection lost, or no answer within --timeout
+  130  interrupted (Ctrl-C)
 
 \b
 With --output json, stdout carries only JSON (consume: one JSON object per

@@ -182,7 +182,8 @@ async def _start_positions(admin: Admin, partitions: list[TopicPartition], *,
               help="Stop when no record arrived for this long.")
 @click.option("--format", "fmt", type=click.Choice([TEXT, JSON]), default=None,
               help="text: the value per line; json: one JSON object per record per line "
-                   "(topic, partition, offset, timestamp, key, value, headers). "
+                   "(topic, partition, offset, timestamp, key, value, headers; keys and "
+                   "values that are not UTF-8 are base64, flagged in 'encoding'). "
                    "Default: json with --output json, else text.")
 @click.option("--print-key", is_flag=True, help="text format: print KEY SEP VALUE.")
 @click.option("--key-separator", default="\t", show_default="tab",

@@ -112,6 +112,12 @@ async def test_unreachable_bootstrap_raises_broker_unreachable() -> None:
             pass
 
 
+async def test_bootstrap_skips_brokers_that_do_not_answer(broker: BrokerProcess) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    async with Cluster(parse_bootstrap(f"{dead},{broker.bootstrap}"), CONFIG) as cluster:
+        assert await Admin(cluster).describe_cluster()
+
+
 async def test_an_operation_retries_across_a_broker_restart(tmp_path: Path) -> None:
     proc = BrokerProcess(tmp_path / "data")
     proc.start()
