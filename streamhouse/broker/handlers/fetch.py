@@ -64,7 +64,7 @@ async def _resolve(ctx: RequestContext, request: FetchRequest) -> list[_Wanted]:
 async def _read_all(
     ctx: RequestContext, wanted: list[_Wanted], max_bytes: int, read_committed: bool
 ) -> tuple[list[FetchResponse.PartitionData], int, bool]:
-    """Read every partition once; returns the partition answers, bytes found, and whether any erred."""
+    """Read every partition once: the answers, the bytes found, and whether any partition erred."""
     engine = ctx.broker.engine
     assert engine is not None
     answers = []
