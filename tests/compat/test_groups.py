@@ -458,3 +458,33 @@ def test_committed_offsets_survive_a_broker_restart(tmp_path: Path) -> None:
     finally:
         broker.stop()
         broker.kill()
+
+
+def test_a_live_group_carries_on_after_a_broker_restart(
+    tmp_path: Path, members: list[Member]
+) -> None:
+    broker = BrokerProcess(tmp_path / "data", *BROKER_ARGS).start()
+    try:
+        topic = "restart-live"
+        create_topic(broker, topic)
+        group = group_id()
+        member = Member(broker, "confluent", group, topic, session_ms=10_000, commit="manual")
+        members.append(member)
+        wait_until(
+            lambda: member.assignment == set(range(PARTITIONS)), what="the member's assignment"
+        )
+        produce(broker, topic, 30)
+        wait_until(lambda: len(member.records()) == 30, what="records before the restart")
+        broker.stop()
+        broker.start()
+        produce(broker, topic, 30)
+        wait_until(
+            lambda: len(member.records()) >= 60, timeout_s=30, what="records after the restart"
+        )
+        assert len(set(member.records())) == len(member.records()) == 60, "nothing read twice"
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        assert len(described.members) == 1
+    finally:
+        broker.stop()
+        broker.kill()

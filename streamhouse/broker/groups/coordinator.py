@@ -193,8 +193,8 @@ class GroupCoordinator:
         """A loop that lives as long as the coordinator."""
         self._background.append(asyncio.get_running_loop().create_task(coro))
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
