@@ -35,7 +35,9 @@ def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedP
     return ValidatedPartition(error_code=code, error_message=message, bad_batch_index=batch_index)
 
 
-def _timestamp_problem(ctx: RequestContext, topic: TopicMetadata, header: rec.BatchHeader, now_ms: int) -> str | None:
+def _timestamp_problem(
+    ctx: RequestContext, topic: TopicMetadata, header: rec.BatchHeader, now_ms: int
+) -> str | None:
     """Kafka's message.timestamp.before/after.max.ms checks, on the batch's first and max timestamps."""
     before_ms = int(ctx.broker.topic_config(topic, "message.timestamp.before.max.ms") or 2**63 - 1)
     after_ms = int(ctx.broker.topic_config(topic, "message.timestamp.after.max.ms") or 2**63 - 1)
@@ -43,9 +45,13 @@ def _timestamp_problem(ctx: RequestContext, topic: TopicMetadata, header: rec.Ba
         if timestamp < 0:
             continue
         if now_ms - timestamp > before_ms:
-            return f"Timestamp {timestamp} is more than {before_ms} ms before the broker time {now_ms}"
+            return (
+                f"Timestamp {timestamp} is more than {before_ms} ms before the broker time {now_ms}"
+            )
         if timestamp - now_ms > after_ms:
-            return f"Timestamp {timestamp} is more than {after_ms} ms after the broker time {now_ms}"
+            return (
+                f"Timestamp {timestamp} is more than {after_ms} ms after the broker time {now_ms}"
+            )
     return None
 
 
@@ -109,8 +115,31 @@ def validate_partition(
     return result
 
 
+async def _verify_transaction(
+    ctx: RequestContext, header: rec.BatchHeader, topic: str, partition: int
+) -> ErrorCode:
+    """Kafka's transaction verification: a transactional batch is written only to a
+    partition added to its producer's ongoing transaction (else INVALID_TXN_STATE), and
+    only under the transaction's current epoch (else INVALID_PRODUCER_EPOCH)."""
+    if ctx.broker.broker_config("transaction.partition.verification.enable") != "true":
+        return ErrorCode.NONE
+    coordinator = ctx.broker.components.get("transactions")
+    if coordinator is None:
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    error = await coordinator.verify_produce(
+        header.producer_id, header.producer_epoch, topic, partition
+    )
+    if error == ErrorCode.INVALID_PRODUCER_ID_MAPPING:
+        return ErrorCode.INVALID_TXN_STATE
+    return ErrorCode(error)
+
+
 async def _produce_partition(
-    ctx: RequestContext, topic: TopicMetadata | None, name: str, index: int, records: memoryview | None
+    ctx: RequestContext,
+    topic: TopicMetadata | None,
+    name: str,
+    index: int,
+    records: memoryview | None,
 ) -> PartitionResponse:
     broker = ctx.broker
     if topic is None or not 0 <= index < topic.partition_count:
@@ -135,6 +164,12 @@ async def _produce_partition(
             record_errors=record_errors,
             error_message=validated.error_message,
         )
+    transactional = next((h for h, _ in validated.batches if h.is_transactional), None)
+    if transactional is not None:
+        error = await _verify_transaction(ctx, transactional, name, index)
+        if error != ErrorCode.NONE:
+            broker.metrics.produce_rejected(name, error)
+            return PartitionResponse(index=index, error_code=error, base_offset=-1)
     assert broker.engine is not None
     appended = await broker.engine.append(topic.topic_id, index, validated.batches)
     if appended.error_code == ErrorCode.NONE:
@@ -156,7 +191,9 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
             ProduceResponse.TopicProduceResponse(
                 name=t.name,
                 partition_responses=[
-                    PartitionResponse(index=p.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS, base_offset=-1)
+                    PartitionResponse(
+                        index=p.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS, base_offset=-1
+                    )
                     for p in t.partition_data
                 ],
             )
@@ -167,7 +204,9 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
     for topic_data in request.topic_data:
         topic = broker.topics.cached(topic_data.name) or await broker.topics.get(topic_data.name)
         for partition in topic_data.partition_data:
-            jobs.append(_produce_partition(ctx, topic, topic_data.name, partition.index, partition.records))
+            jobs.append(
+                _produce_partition(ctx, topic, topic_data.name, partition.index, partition.records)
+            )
     results = await asyncio.gather(*jobs)
     if request.acks == 0:
         return None
