@@ -33,6 +33,7 @@ from streamhouse.protocol.messages import (
     FindCoordinatorRequest,
     JoinGroupRequest,
     ListGroupsRequest,
+    OffsetFetchRequest,
 )
 from tests.support.broker import REPO_ROOT, BrokerProcess
 
@@ -573,3 +574,35 @@ def test_find_coordinator_answers_for_groups_and_transactions(groups_broker: Bro
     assert (single.error_code, single.port) == (ErrorCode.NONE, groups_broker.port)
     unknown = call(groups_broker, FindCoordinatorRequest(key_type=7, coordinator_keys=["x"]), 4)
     assert unknown.coordinators[0].error_code == ErrorCode.INVALID_REQUEST
+
+
+def test_offsets_a_transaction_is_committing_are_unstable_until_it_ends(
+    groups_broker: BrokerProcess, topic_name: str
+) -> None:
+    create_topic(groups_broker, topic_name)
+    group = group_id()
+    consumer = Consumer({"bootstrap.servers": groups_broker.bootstrap, "group.id": group})
+    producer = Producer({"bootstrap.servers": groups_broker.bootstrap, "transactional.id": group})
+    producer.init_transactions(15)
+    producer.begin_transaction()
+    producer.produce(topic_name, b"out", partition=0)
+    producer.send_offsets_to_transaction(
+        [TopicPartition(topic_name, 3, 11)], consumer.consumer_group_metadata(), 15
+    )
+
+    def fetch(require_stable: bool) -> tuple[int, int]:
+        request = OffsetFetchRequest(
+            group_id=group,
+            topics=[
+                OffsetFetchRequest.OffsetFetchRequestTopic(name=topic_name, partition_indexes=[3])
+            ],
+            require_stable=require_stable,
+        )
+        partition = call(groups_broker, request, 7).topics[0].partitions[0]
+        return partition.error_code, partition.committed_offset
+
+    assert fetch(require_stable=True) == (ErrorCode.UNSTABLE_OFFSET_COMMIT, -1)
+    assert fetch(require_stable=False) == (ErrorCode.NONE, -1)
+    producer.commit_transaction(15)
+    assert fetch(require_stable=True) == (ErrorCode.NONE, 11)
+    consumer.close()
