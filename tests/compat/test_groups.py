@@ -606,3 +606,43 @@ def test_offsets_a_transaction_is_committing_are_unstable_until_it_ends(
     producer.commit_transaction(15)
     assert fetch(require_stable=True) == (ErrorCode.NONE, 11)
     consumer.close()
+
+
+def test_admin_removes_static_members_in_one_batch(
+    groups_broker: BrokerProcess, topic_name: str, members: list[Member]
+) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import MemberToRemove
+
+    create_topic(groups_broker, topic_name)
+    group = group_id()
+    for name in ("a", "b", "c"):
+        members.append(
+            Member(
+                groups_broker, "confluent", group, topic_name, session_ms=30_000, instance_id=name
+            )
+        )
+    wait_until(lambda: split_evenly(members), what="three static members splitting")
+    # Kill two: static members keep their partitions for their whole session, until removed.
+    members[1].kill()
+    members[2].kill()
+    admin = KafkaAdminClient(bootstrap_servers=groups_broker.bootstrap)
+    try:
+        removed = admin.remove_group_members(
+            group,
+            [
+                MemberToRemove(group_instance_id="b"),
+                MemberToRemove(group_instance_id="c"),
+                MemberToRemove(group_instance_id="nobody"),
+            ],
+        )
+    finally:
+        admin.close()
+    assert sorted(_error_name(e) for e in removed.values()) == [
+        "NoError",
+        "NoError",
+        "UnknownMemberIdError",
+    ]
+    wait_until(
+        lambda: members[0].assignment == set(range(PARTITIONS)), what="the survivor owning all"
+    )
