@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaProducer
 
 from tests.support.broker import BrokerProcess
+from tests.support.ports import free_port
+from tests.support.proxy import CuttingProxy
 
 TIMEOUT_SWEEP_ARGS = ("--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=300")
 
@@ -126,18 +129,22 @@ def test_confluent_transactions_commit_and_abort_across_partitions(
     assert len(everything) == 150
 
 
-def test_confluent_idempotent_producer_survives_broker_crashes_exactly_once(
+def test_confluent_idempotent_producer_lands_every_record_once_despite_faults(
     tmp_path: Path,
 ) -> None:
-    """SIGKILL mid-stream, twice: requests whose answers were lost are retried, and the
-    producer state in the metadata store makes each retry a duplicate, not a second copy."""
-    proc = BrokerProcess(tmp_path / "data").start()
+    """Connections cut with answers in flight (the requests behind them were committed, so
+    the retries are duplicates the producer state must catch) and a broker restart
+    mid-stream: every record lands exactly once, in order."""
+    proxy_port = free_port()
+    proc = BrokerProcess(tmp_path / "data", "--advertise", f"127.0.0.1:{proxy_port}")
+    proc.start()
+    proxy = CuttingProxy(proc.port, proxy_port)
     try:
-        create_topic(proc, "crashy", partitions=2)
+        create_topic(proc, "faulty", partitions=2)
         producer = Producer({
-            "bootstrap.servers": proc.bootstrap, "enable.idempotence": True,
-            "linger.ms": 1, "batch.num.messages": 50, "message.timeout.ms": 120_000,
-            "retry.backoff.ms": 50, "reconnect.backoff.max.ms": 200,
+            "bootstrap.servers": f"127.0.0.1:{proxy_port}", "enable.idempotence": True,
+            "linger.ms": 2, "batch.num.messages": 20, "message.timeout.ms": 120_000,
+            "retry.backoff.ms": 20, "reconnect.backoff.max.ms": 100,
         })
         failures: list[object] = []
 
@@ -145,22 +152,27 @@ def test_confluent_idempotent_producer_survives_broker_crashes_exactly_once(
             if err is not None:
                 failures.append(err)
 
-        total = 12_000
-        for i in range(total):
-            producer.produce("crashy", value=str(i).encode(), partition=i % 2,
-                             on_delivery=delivered)
-            producer.poll(0)
-            if i in (4_000, 8_000):
-                time.sleep(0.05)  # some requests are in flight when the broker dies
-                proc.kill()
+        total, chunk = 12_000, 200
+        for start in range(0, total, chunk):
+            faulty = start // chunk % 10 == 5
+            if faulty:
+                assert producer.flush(60) == 0  # connected and streaming when the fault hits
+            with proxy.answers_lost() if faulty else contextlib.nullcontext():
+                for i in range(start, start + chunk):
+                    producer.produce("faulty", value=str(i).encode(), partition=i % 2,
+                                     on_delivery=delivered)
+                producer.poll(0.3 if faulty else 0.02)
+            if start == total // 2:
+                proc.stop()
                 proc.start()
         assert producer.flush(120) == 0
         assert failures == []
-        found = consume_all(proc, "crashy", 2, total)
+        found = consume_all(proc, "faulty", 2, total)
         for p in range(2):
             values = [int(v) for part, _, v in sorted(found) if part == p]
             assert values == list(range(p, total, 2))
     finally:
+        proxy.close()
         proc.stop()
         proc.kill()
 
