@@ -14,6 +14,7 @@ from streamhouse.broker.handlers import (
     api_versions,
     cluster,
     fetch,
+    groups,
     offsets,
     produce,
     transactions,
@@ -21,7 +22,15 @@ from streamhouse.broker.handlers import (
 
 HANDLERS: dict[int, Handler] = {}
 for _family in (
-    api_versions, cluster, produce, fetch, offsets, admin_topics, admin_configs, transactions
+    api_versions,
+    cluster,
+    produce,
+    fetch,
+    offsets,
+    admin_topics,
+    admin_configs,
+    groups,
+    transactions,
 ):
     HANDLERS.update(_family.HANDLERS)
 for _key, _handler in transactions.FALLBACK_HANDLERS.items():
