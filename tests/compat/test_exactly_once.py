@@ -244,3 +244,55 @@ def test_aiokafka_transactions_commit_and_abort(broker: BrokerProcess, topic_nam
     assert sorted(v for _, _, v in committed) == sorted(f"kept-{i}".encode() for i in range(10))
     everything = consume_all(broker, topic_name, 2, 20, **{"isolation.level": "read_uncommitted"})
     assert len(everything) == 20
+
+
+def test_consume_transform_produce_is_exactly_once(broker: BrokerProcess, topic_name: str) -> None:
+    """Read a batch, write its transform and the consumed offsets in one transaction; an
+    aborted round leaves neither output nor offsets, so the next run redoes exactly it."""
+    source, sink, group = f"{topic_name}-in", f"{topic_name}-out", f"ctp-{topic_name}"
+    create_topic(broker, source, partitions=2)
+    create_topic(broker, sink, partitions=2)
+    feeder = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(200):
+        feeder.produce(source, value=str(i).encode(), partition=i % 2)
+    assert feeder.flush(30) == 0
+
+    def run(abort_first_round: bool, wanted: int) -> int:
+        consumer = Consumer({
+            "bootstrap.servers": broker.bootstrap, "group.id": group,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        })
+        consumer.subscribe([source])
+        producer = transactional_producer(broker, f"ctp-{topic_name}")
+        handled = 0
+        deadline = time.monotonic() + 60
+        try:
+            while handled < wanted and time.monotonic() < deadline:
+                messages = consumer.consume(50, 1.0)
+                if not messages:
+                    continue
+                producer.begin_transaction()
+                for msg in messages:
+                    assert msg.error() is None, msg.error()
+                    producer.produce(sink, value=b"x" + msg.value(), partition=msg.partition())
+                producer.send_offsets_to_transaction(
+                    consumer.position(consumer.assignment()),
+                    consumer.consumer_group_metadata(), 30)
+                if abort_first_round:
+                    assert producer.flush(30) == 0
+                    producer.abort_transaction(30)
+                    return 0
+                producer.commit_transaction(30)
+                handled += len(messages)
+        finally:
+            consumer.close()
+        return handled
+
+    assert run(abort_first_round=True, wanted=1) == 0
+    assert run(abort_first_round=False, wanted=200) == 200
+    output = consume_all(broker, sink, 2, 200, **{"isolation.level": "read_committed"})
+    assert sorted(int(v[1:]) for _, _, v in output) == list(range(200))
+    committed = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group}).committed(
+        [TopicPartition(source, p) for p in range(2)], timeout=10)
+    assert [tp.offset for tp in committed] == [100, 100]
