@@ -13,9 +13,13 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaProducer
 
+from streamhouse.protocol import messages as m
+from streamhouse.protocol import records as rec
+from streamhouse.protocol.errors import ErrorCode
 from tests.support.broker import BrokerProcess
 from tests.support.ports import free_port
 from tests.support.proxy import CuttingProxy
+from tests.support.raw_client import kafka_call
 
 TIMEOUT_SWEEP_ARGS = ("--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=300")
 
@@ -296,3 +300,92 @@ def test_consume_transform_produce_is_exactly_once(broker: BrokerProcess, topic_
     committed = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group}).committed(
         [TopicPartition(source, p) for p in range(2)], timeout=10)
     assert [tp.offset for tp in committed] == [100, 100]
+
+
+def _txn_batch(producer_id: int, epoch: int, sequence: int, value: bytes) -> bytes:
+    return rec.encode_batch([rec.Record(offset=0, timestamp=int(time.time() * 1000), key=None,
+                                        value=value)],
+                            producer_id=producer_id, producer_epoch=epoch,
+                            base_sequence=sequence, is_transactional=True)
+
+
+def _produce(broker: BrokerProcess, topic: str, partition: int, batch: bytes) -> int:
+    response = kafka_call(broker.port, m.ProduceRequest(
+        transactional_id="raw", acks=-1, timeout_ms=10_000,
+        topic_data=[m.ProduceRequest.TopicProduceData(name=topic, partition_data=[
+            m.ProduceRequest.PartitionProduceData(index=partition, records=batch)])],
+    ), 9)
+    return response.responses[0].partition_responses[0].error_code
+
+
+def _committed(broker: BrokerProcess, group: str, topic: str) -> int:
+    response = kafka_call(broker.port, m.OffsetFetchRequest(group_id=group, topics=[
+        m.OffsetFetchRequest.OffsetFetchRequestTopic(name=topic, partition_indexes=[0])]), 5)
+    return response.topics[0].partitions[0].committed_offset
+
+
+def test_transaction_apis_at_the_protocol_level(broker: BrokerProcess, topic_name: str) -> None:
+    """What no client library exposes directly: produce verification, the admin views of
+    transactions and producers, and offsets that appear only when the transaction commits."""
+    create_topic(broker, topic_name, partitions=2)
+    init = kafka_call(broker.port, m.InitProducerIdRequest(
+        transactional_id="raw", transaction_timeout_ms=60_000), 4)
+    assert init.error_code == 0
+    pid, epoch = init.producer_id, init.producer_epoch
+    # A partition not added to the transaction refuses transactional data ...
+    assert _produce(broker, topic_name, 0, _txn_batch(pid, epoch, 0, b"a")) == (
+        ErrorCode.INVALID_TXN_STATE)
+    added = kafka_call(broker.port, m.AddPartitionsToTxnRequest(
+        v3_and_below_transactional_id="raw", v3_and_below_producer_id=pid,
+        v3_and_below_producer_epoch=epoch,
+        v3_and_below_topics=[m.AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(
+            name=topic_name, partitions=[0])]), 3)
+    assert added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code == 0
+    # ... and takes it once added.
+    assert _produce(broker, topic_name, 0, _txn_batch(pid, epoch, 0, b"a")) == 0
+    verified = kafka_call(broker.port, m.AddPartitionsToTxnRequest(transactions=[
+        m.AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction(
+            transactional_id="raw", producer_id=pid, producer_epoch=epoch, verify_only=True,
+            topics=[m.AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(
+                name=topic_name, partitions=[0, 1])])]), 4)
+    codes = [p.partition_error_code
+             for p in verified.results_by_transaction[0].topic_results[0].results_by_partition]
+    assert codes == [0, ErrorCode.INVALID_TXN_STATE]
+
+    described = kafka_call(broker.port, m.DescribeTransactionsRequest(
+        transactional_ids=["raw", "nobody"]), 0).transaction_states
+    assert (described[0].transaction_state, described[0].producer_id) == ("Ongoing", pid)
+    assert [(t.topic, t.partitions) for t in described[0].topics] == [(topic_name, [0])]
+    assert described[1].error_code == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND
+    listed = kafka_call(broker.port, m.ListTransactionsRequest(state_filters=["Ongoing"]), 1)
+    assert "raw" in [t.transactional_id for t in listed.transaction_states]
+    producers = kafka_call(broker.port, m.DescribeProducersRequest(topics=[
+        m.DescribeProducersRequest.TopicRequest(name=topic_name, partition_indexes=[0])]), 0)
+    state = producers.topics[0].partitions[0].active_producers[0]
+    assert (state.producer_id, state.last_sequence, state.current_txn_start_offset) == (pid, 0, 0)
+
+    group = f"raw-{topic_name}"
+    assert kafka_call(broker.port, m.AddOffsetsToTxnRequest(
+        transactional_id="raw", producer_id=pid, producer_epoch=epoch, group_id=group),
+        3).error_code == 0
+    committed = kafka_call(broker.port, m.TxnOffsetCommitRequest(
+        transactional_id="raw", group_id=group, producer_id=pid, producer_epoch=epoch,
+        topics=[m.TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic(name=topic_name, partitions=[
+            m.TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition(
+                partition_index=0, committed_offset=17)])]), 3)
+    assert committed.topics[0].partitions[0].error_code == 0
+    assert _committed(broker, group, topic_name) == -1
+    assert kafka_call(broker.port, m.EndTxnRequest(
+        transactional_id="raw", producer_id=pid, producer_epoch=epoch, committed=True),
+        3).error_code == 0
+    assert _committed(broker, group, topic_name) == 17
+
+    # A newer instance fences this one: its data and its EndTxn are refused.
+    newer = kafka_call(broker.port, m.InitProducerIdRequest(
+        transactional_id="raw", transaction_timeout_ms=60_000), 4)
+    assert (newer.producer_id, newer.producer_epoch) == (pid, epoch + 1)
+    assert _produce(broker, topic_name, 0, _txn_batch(pid, epoch, 1, b"b")) == (
+        ErrorCode.INVALID_PRODUCER_EPOCH)
+    assert kafka_call(broker.port, m.EndTxnRequest(
+        transactional_id="raw", producer_id=pid, producer_epoch=epoch, committed=True),
+        3).error_code == ErrorCode.PRODUCER_FENCED
