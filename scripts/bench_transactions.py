@@ -34,13 +34,15 @@ def create_topic(bootstrap: str, name: str) -> None:
     admin.create_topics([NewTopic(name, num_partitions=PARTITIONS)])[name].result(15)
 
 
-def produce_rate(bootstrap: str, topic: str, records: int, idempotent: bool) -> float:
+def produce_rate(
+    bootstrap: str, topic: str, records: int, idempotent: bool, linger_ms: int
+) -> float:
     """Records per second for `records` 100-byte records, from first produce() to flush."""
     producer = Producer({
         "bootstrap.servers": bootstrap,
         "enable.idempotence": idempotent,
         "acks": "all",
-        "linger.ms": 5,
+        "linger.ms": linger_ms,
         "queue.buffering.max.messages": 2_000_000,
     })
     producer.produce(topic, VALUE)  # connect and (if idempotent) get a producer id first
@@ -79,16 +81,20 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--linger-ms", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, BrokerProcess(Path(tmp) / "data") as broker:
         topic = "bench"
         create_topic(broker.bootstrap, topic)
         plain, idempotent = [], []
         for _ in range(args.rounds):
-            plain.append(produce_rate(broker.bootstrap, topic, args.records, False))
-            idempotent.append(produce_rate(broker.bootstrap, topic, args.records, True))
+            plain.append(produce_rate(broker.bootstrap, topic, args.records, False,
+                                      args.linger_ms))
+            idempotent.append(produce_rate(broker.bootstrap, topic, args.records, True,
+                                           args.linger_ms))
         p, i = statistics.median(plain), statistics.median(idempotent)
-        print(f"produce, idempotence off: {p:>10,.0f} records/s (median of {args.rounds})")
+        print(f"produce, idempotence off: {p:>10,.0f} records/s (median of {args.rounds},"
+              f" linger.ms={args.linger_ms})")
         print(f"produce, idempotence on:  {i:>10,.0f} records/s  ({i / p:.0%} of off)")
         small = transaction_rate(broker.bootstrap, topic, 1, args.seconds)
         print(f"transactions of 1 record, 1 partition:       {small:>8,.1f} /s")
