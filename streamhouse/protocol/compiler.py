@@ -96,7 +96,8 @@ class _MessageCompiler:
             "ruv": primitives.read_uvarint, "uvb": primitives.uvarint_bytes,
             "ruuid": primitives.read_uuid, "s_sum": sum, "s_map": map,
             "unpack_from": struct.unpack_from, "pack": struct.pack, "s_str": str,
-            "s_bytes": bytes, "describe": _describe, "new": object.__new__, "s_list": list, "s_tuple": tuple, "sorted": sorted,
+            "s_bytes": bytes, "describe": _describe, "new": object.__new__, "s_list": list,
+            "s_tuple": tuple, "sorted": sorted,
         }
         for code, st in _STRUCTS.items():
             self.ns["U" + _code_name(code)] = st.unpack_from
