@@ -42,7 +42,10 @@ MISSING = []
 for _cls in (*REQUEST_TYPES.values(), *RESPONSE_TYPES.values()):
     for _v in range(_cls.VALID_VERSIONS[0], _cls.VALID_VERSIONS[1] + 1):
         _k = _kio_class(_cls, _v)
-        (CASES.append((_cls, _v, _k)) if _k is not None else MISSING.append(f"{_cls.__name__} v{_v}"))
+        if _k is None:
+            MISSING.append(f"{_cls.__name__} v{_v}")
+        else:
+            CASES.append((_cls, _v, _k))
 
 
 def normalise(value: Any) -> Any:
@@ -80,6 +83,8 @@ def _ours_like(kio_value: Any, ours: Any) -> Any:
     if isinstance(kio_value, list) and isinstance(ours, list):
         return [_ours_like(k, o) for k, o in zip(kio_value, ours, strict=False)] + (
             ["<extra>"] * (len(ours) - len(kio_value)))
+    if kio_value is None and (ours == uuid.UUID(int=0) or ours == -1):
+        return None  # kio spells the zero uuid and a -1 timestamp as None
     return normalise(ours)
 
 
