@@ -321,12 +321,14 @@ class _MessageCompiler:
             fld = defaults[f[1]]
             default = fld.default if fld.default is not dataclasses.MISSING \
                 else fld.default_factory()  # type: ignore[misc]
-            src(f"if {self.differs('o.' + f[1], default)}:")
+            local = src.tmp("tv")
+            src(f"{local} = o.{f[1]}")
+            src(f"if {self.differs(local, default)}:")
             with src.indent():
                 saved = src.tmp("saved")
                 src(f"{saved} = b")
                 src("b = bytearray()")
-                self.write(f[2], _in(f[4], self.version), f"o.{f[1]}", f[0])
+                self.write(f[2], _in(f[4], self.version), local, f[0])
                 src(f"tags.append(({f[5]}, b))")
                 src(f"b = {saved}")
         src("if not tags:")
