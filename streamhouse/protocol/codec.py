@@ -148,7 +148,7 @@ def decode_request(frame: memoryview) -> tuple[RequestHeader, Any]:
     except (struct.error, IndexError, ValueError) as exc:
         raise ProtocolError(f"bad request header of {cls.__name__} v{api_version}: {exc!r}") \
             from None
-    lo, hi = cls.VALID_VERSIONS
+    lo, hi = cls.VALID_VERSIONS  # type: ignore[attr-defined]
     if not lo <= api_version <= hi:
         raise UnsupportedVersion(header, f"{cls.__name__} v{api_version} outside {lo}-{hi}")
     decode, _ = codec_for(cls, api_version)

@@ -87,7 +87,7 @@ class _MessageCompiler:
     def __init__(self, top: type, version: int) -> None:
         self.top = top
         self.name = top.__name__
-        self.schema = SCHEMAS[self.name]
+        self.schema: dict[str, Any] = SCHEMAS[self.name]
         self.version = version
         flex = self.schema["flexible"]
         self.flexible = _in(flex, version)
@@ -320,7 +320,7 @@ class _MessageCompiler:
         for f in tagged:
             fld = defaults[f[1]]
             default = fld.default if fld.default is not dataclasses.MISSING \
-                else fld.default_factory()  # type: ignore[misc]
+                else fld.default_factory()  # type: ignore[misc,operator]
             local = src.tmp("tv")
             src(f"{local} = o.{f[1]}")
             src(f"if {self.differs(local, default)}:")
