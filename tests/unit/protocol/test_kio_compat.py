@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from streamhouse.protocol.codec import decode_message, encode_message
@@ -37,12 +37,17 @@ def _kio_class(cls: type, version: int) -> type | None:
     return getattr(module, cls.__name__, None)
 
 
+# kio's spec snapshot differs from ours for these; the reason is the value.
+LAYOUT_DIFFERS = {"ReadShareGroupStateSummaryResponse": "kio's v0 has an extra LeaderEpoch"}
+NAMES_DIFFER = {"VoteRequest": "our spec renamed ReplicaEpoch/ReplicaId to Candidate*"}
+# kio's strategies for these nest so deep that drawing one example takes minutes.
+TOO_SLOW = {"AssignReplicasToDirsRequest", "AssignReplicasToDirsResponse"}
 CASES = []
 MISSING = []
 for _cls in (*REQUEST_TYPES.values(), *RESPONSE_TYPES.values()):
     for _v in range(_cls.VALID_VERSIONS[0], _cls.VALID_VERSIONS[1] + 1):
         _k = _kio_class(_cls, _v)
-        if _k is None:
+        if _cls.__name__ in LAYOUT_DIFFERS or _cls.__name__ in TOO_SLOW or _k is None:
             MISSING.append(f"{_cls.__name__} v{_v}")
         else:
             CASES.append((_cls, _v, _k))
@@ -93,7 +98,9 @@ def test_kio_coverage_is_reported() -> None:
     print(f"kio lacks {len(MISSING)} of our versions: {', '.join(MISSING)}")
 
 
+# kio's strategies build large nested values: no explain phase, or a failure takes minutes
 SETTINGS = settings(max_examples=5, deadline=None, database=None,
+                    phases=[Phase.explicit, Phase.generate, Phase.shrink],
                     suppress_health_check=list(HealthCheck))
 
 
@@ -110,8 +117,9 @@ def test_kio_bytes_decode_equal_and_reencode_identical(cls: type, version: int,
         writer(buf, instance)
         wire = buf.getvalue()
         ours = decode_message(cls, version, wire)
-        expected = normalise(instance)
-        assert _ours_like(expected, ours) == expected
+        if cls.__name__ not in NAMES_DIFFER:
+            expected = normalise(instance)
+            assert _ours_like(expected, ours) == expected
         assert encode_message(ours, version) == wire
 
     check()
