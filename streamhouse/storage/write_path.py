@@ -68,13 +68,6 @@ CommitListener = Callable[[SealedSegment, SegmentCommitResult], None]
 """Called after a commit, before any append of the segment is answered."""
 
 
-def detached(
-    batches: Sequence[tuple[BatchHeader, memoryview]],
-) -> list[tuple[BatchHeader, memoryview]]:
-    """Batches copied out of the caller's buffer, for the rare append that must wait first."""
-    return [(header, memoryview(bytes(view))) for header, view in batches]
-
-
 def _append_result(chunk: ChunkResult, first: int, count: int) -> AppendResult:
     results = chunk.batches[first : first + count]
     for result in results:
@@ -121,7 +114,6 @@ class WritePath:
         batches: Sequence[tuple[BatchHeader, memoryview]],
     ) -> AppendResult:
         if len(self._in_flight) >= self._settings.max_sealed_pending:
-            batches = detached(batches)  # the caller's buffer may change while we wait
             while len(self._in_flight) >= self._settings.max_sealed_pending:
                 await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
         loop = asyncio.get_running_loop()
