@@ -134,7 +134,7 @@ class SegmentBuilder:
         return chunk.index, first
 
     def seal(self, object_key: str, created_ms: int) -> SealedSegment:
-        """One buffer for the PUT (the one copy of the record bytes, by join) and the chunk table."""
+        """One buffer for the PUT (the one copy of the record bytes) and the chunk table."""
         chunks: list[SealedChunk] = []
         pieces: list[memoryview] = []
         position = 0
