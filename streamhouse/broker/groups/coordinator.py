@@ -351,6 +351,12 @@ class GroupCoordinator:
         return group.subscribed_topic_names() if isinstance(group, ConsumerGroup) else set()
 
     # -- offsets -------------------------------------------------------------------------
+    def adopt_group(self, group_id: str) -> None:
+        """Know a group whose offsets were committed outside this coordinator (by a
+        transaction), as Kafka creates an empty group on TxnOffsetCommit."""
+        if group_id not in self.groups:
+            self._classic(group_id, create=True)
+
     async def commit_offsets(
         self,
         group_id: str,
