@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -32,6 +33,39 @@ def _parse_broker_configs(
     return configs or None
 
 
+# (setting name, type, help). Each is --setting-name on the command line and
+# STREAMHOUSE_SETTING_NAME in the environment; the TOML file uses the same names.
+SETTINGS: list[tuple[str, Any, str]] = [
+    ("listen", str, "Kafka listener HOST:PORT [0.0.0.0:9092]."),
+    ("advertise", str, "HOST:PORT clients are told to connect to [derived from --listen]."),
+    ("data_dir", str, "Directory of the embedded metadata and object store [./streamhouse-data]."),
+    ("metadata", str, "Metadata store: sqlite:///PATH or postgresql://... [SQLite in data dir]."),
+    ("storage", str, "Object store: file://DIR, s3://BUCKET/PREFIX, memory:// [file in data dir]."),
+    ("http", str, "HTTP listener for /metrics /healthz /readyz, or 'off' [0.0.0.0:9644]."),
+    ("node_id", int, "This broker's node id [0]."),
+    ("cluster_id", str, "Cluster id; generated on first start when not given."),
+    ("rack", str, "Rack (availability zone) reported to clients."),
+    (
+        "log_level",
+        click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+        "Log level [INFO].",
+    ),
+    ("log_format", click.Choice(["kv", "json"]), "Log line format: key=value or JSON [kv]."),
+    ("seal_bytes", int, "Seal the open segment at this many bytes [store default]."),
+    ("seal_ms", int, "Seal the open segment at this age in ms [store default]."),
+    ("cache_bytes", int, "Bytes of record data cached for reads [store default]."),
+    ("max_request_bytes", int, "Largest request accepted [104857600]."),
+    ("idle_timeout_ms", int, "Close connections idle this long [600000]."),
+]
+
+
+def _with_settings(command: Callable[..., Any]) -> Callable[..., Any]:
+    for name, kind, text in reversed(SETTINGS):
+        flag = "--" + name.replace("_", "-")
+        command = click.option(flag, name, type=kind, envvar=_env(name), help=text)(command)
+    return command
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--config",
@@ -40,81 +74,7 @@ def _parse_broker_configs(
     envvar=_env("config"),
     help="TOML file with any of these settings.",
 )
-@click.option("--listen", envvar=_env("listen"), help="Kafka listener HOST:PORT [0.0.0.0:9092].")
-@click.option(
-    "--advertise",
-    envvar=_env("advertise"),
-    help="HOST:PORT clients are told to connect to [derived from --listen].",
-)
-@click.option(
-    "--data-dir",
-    envvar=_env("data_dir"),
-    help="Directory of the embedded metadata and object store [./streamhouse-data].",
-)
-@click.option(
-    "--metadata",
-    envvar=_env("metadata"),
-    help="Metadata store URL: sqlite:///PATH or postgresql://... [SQLite in data dir].",
-)
-@click.option(
-    "--storage",
-    envvar=_env("storage"),
-    help="Object store URL: file://DIR, s3://BUCKET/PREFIX or memory:// [file in data dir].",
-)
-@click.option(
-    "--http",
-    envvar=_env("http"),
-    help="HTTP listener for /metrics /healthz /readyz, or 'off' [0.0.0.0:9644].",
-)
-@click.option("--node-id", type=int, envvar=_env("node_id"), help="This broker's node id [0].")
-@click.option(
-    "--cluster-id",
-    envvar=_env("cluster_id"),
-    help="Cluster id; generated on first start when not given.",
-)
-@click.option("--rack", envvar=_env("rack"), help="Rack (availability zone) reported to clients.")
-@click.option(
-    "--log-level",
-    envvar=_env("log_level"),
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    help="Log level [INFO].",
-)
-@click.option(
-    "--log-format",
-    envvar=_env("log_format"),
-    type=click.Choice(["kv", "json"]),
-    help="Log line format: key=value or JSON [kv].",
-)
-@click.option(
-    "--seal-bytes",
-    type=int,
-    envvar=_env("seal_bytes"),
-    help="Seal the open segment at this many bytes [store default].",
-)
-@click.option(
-    "--seal-ms",
-    type=int,
-    envvar=_env("seal_ms"),
-    help="Seal the open segment at this age in ms [store default].",
-)
-@click.option(
-    "--cache-bytes",
-    type=int,
-    envvar=_env("cache_bytes"),
-    help="Bytes of record data cached for reads [store default].",
-)
-@click.option(
-    "--max-request-bytes",
-    type=int,
-    envvar=_env("max_request_bytes"),
-    help="Largest request accepted [104857600].",
-)
-@click.option(
-    "--idle-timeout-ms",
-    type=int,
-    envvar=_env("idle_timeout_ms"),
-    help="Close connections idle this long [600000].",
-)
+@_with_settings
 @click.option(
     "--set",
     "broker_configs",
