@@ -116,6 +116,12 @@ def _parse_broker_configs(
     help="Close connections idle this long [600000].",
 )
 @click.option(
+    "--metrics-partition-series",
+    type=int,
+    envvar=_env("metrics_partition_series"),
+    help="Per-partition metric series at most (offsets; as many again for consumer lag) [1000].",
+)
+@click.option(
     "--set",
     "broker_configs",
     multiple=True,
