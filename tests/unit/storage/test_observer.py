@@ -10,11 +10,7 @@ from streamhouse.storage.engine import StorageEngine
 from streamhouse.storage.settings import StorageSettings
 from streamhouse.storage.stats import SealReason, StorageObserver
 from tests.unit.storage.support import make_batch
-from tests.unit.storage.test_write_path import (  # noqa: F401 - fixture
-    ONE_BATCH_SEGMENTS,
-    FirstPutHeldBack,
-    file_metadata,
-)
+from tests.unit.storage.test_write_path import ONE_BATCH_SEGMENTS, FirstPutHeldBack
 
 QUIET = StorageSettings(seal_ms=60_000.0, seal_bytes=1 << 30, seal_when_idle=False)
 
