@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -24,12 +23,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.broker import REPO_ROOT, BrokerProcess
+from tests.support.postgres import admin_sql
 from tests.support.seaweedfs import SeaweedFS
 
 PARTITIONS = 3
 RECORDS = 300
 GROUP = "ops-lag"
-POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "pw-" + uuid.uuid4().hex
 FAST_GROUPS = ("--set", "group.initial.rebalance.delay.ms=0")
 
@@ -249,6 +248,28 @@ def test_group_metrics_show_the_member_and_its_rebalance(load: Load) -> None:
     assert "group rebalance group=" + GROUP in load.broker.new_log()
 
 
+def test_open_transactions_and_idempotent_producers_are_counted(load: Load) -> None:
+    broker = load.broker
+    topic = f"ops-txn-{uuid.uuid4().hex[:8]}"  # the load's topic keeps its record counts
+    _create_topic(broker, topic, 1)
+    producer = Producer(
+        {"bootstrap.servers": broker.bootstrap, "transactional.id": f"ops-{uuid.uuid4().hex}"}
+    )
+    producer.init_transactions(15)
+    producer.begin_transaction()
+    producer.produce(topic, value=b"in a transaction")
+    assert producer.flush(15) == 0
+    during = scrape_until(broker, lambda m: m.value("streamhouse_transactions_open") == 1)
+    assert during.value("streamhouse_transactions_open") == 1
+    assert during.value("streamhouse_transactions", state="Ongoing") == 1
+    assert during.value("streamhouse_idempotent_producers") >= 1
+
+    producer.commit_transaction(15)
+    after = scrape_until(broker, lambda m: m.value("streamhouse_transactions_open") == 0)
+    assert after.value("streamhouse_transactions_open") == 0
+    assert after.value("streamhouse_transactions", state="CompleteCommit") == 1
+
+
 def test_partition_series_are_capped_and_the_rest_counted(tmp_path: Path) -> None:
     with BrokerProcess(tmp_path / "data", "--metrics-partition-series", "2") as broker:
         _create_topic(broker, "capped", 5)
@@ -309,14 +330,6 @@ def test_dashboard_and_alerts_use_only_metrics_the_broker_exports(load: Load) ->
 
 
 # -- readiness, logs and secrets on S3 and PostgreSQL -------------------------------------------
-async def _admin_sql(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @dataclass(slots=True)
 class S3Broker:
     broker: BrokerProcess
@@ -329,7 +342,7 @@ def s3_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Broker]:
     with a password, logging JSON at debug level."""
     root = tmp_path_factory.mktemp("ops-s3")
     database = f"streamhouse_ops_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin_sql(f'CREATE DATABASE "{database}"'))
+    asyncio.run(admin_sql(f'CREATE DATABASE "{database}"'))
     seaweedfs = SeaweedFS(root / "seaweedfs")
     seaweedfs.start()
     broker = BrokerProcess(
@@ -351,7 +364,7 @@ def s3_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Broker]:
         broker.stop()
         broker.kill()
         seaweedfs.cleanup()
-        asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 def test_readyz_names_the_object_store_while_seaweedfs_is_down(s3_broker: S3Broker) -> None:
