@@ -30,6 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from streamhouse.broker.health import Check, readiness_checks
 from streamhouse.metadata.model import PartitionState, TopicMetadata
+from streamhouse.metadata.store import MetadataStore
 from streamhouse.storage.stats import StorageStats
 
 if TYPE_CHECKING:
@@ -121,19 +122,10 @@ class ScrapeState:
         metadata = broker.metadata
         assert metadata is not None
         topics = sorted(await metadata.list_topics(), key=lambda t: t.name)
-        states: dict[uuid.UUID, list[PartitionState]] = {}
-
-        async def states_of(topic: TopicMetadata) -> list[PartitionState]:
-            if topic.topic_id not in states:
-                states[topic.topic_id] = await metadata.partition_states(topic.topic_id)
-            return states[topic.topic_id]
-
+        offsets = _OffsetsReader(metadata)
         stored = _Stored(topics=len(topics))
-        total = sum(t.partition_count for t in topics)
         for topic in topics:
-            if len(stored.partitions) >= self.partition_series:
-                break
-            for state in sorted(await states_of(topic), key=lambda s: s.partition):
+            for state in (await offsets.of(topic)).values():
                 if len(stored.partitions) >= self.partition_series:
                     break
                 stored.partitions.append(
@@ -141,39 +133,12 @@ class ScrapeState:
                         topic.name, state.partition, state.high_watermark, state.log_start_offset
                     )
                 )
+            if len(stored.partitions) >= self.partition_series:
+                break
+        total = sum(t.partition_count for t in topics)
         stored.partitions_dropped = max(total - len(stored.partitions), 0)
 
-        by_name = {t.name: t for t in topics}
-        coordinator = broker.components.get("groups")
-        group_ids = sorted(
-            g
-            for g in (coordinator.groups if coordinator is not None else ())
-            if coordinator.is_coordinator(g)
-        )
-        lags: list[GroupLag] = []
-        for group_id in group_ids:
-            for committed in await metadata.fetch_offsets(group_id):
-                topic = by_name.get(committed.topic)
-                if topic is None:
-                    continue
-                hw = next(
-                    (
-                        s.high_watermark
-                        for s in await states_of(topic)
-                        if s.partition == committed.partition
-                    ),
-                    None,
-                )
-                if hw is not None:
-                    lags.append(
-                        GroupLag(
-                            group_id,
-                            committed.topic,
-                            committed.partition,
-                            max(hw - committed.offset, 0),
-                        )
-                    )
-        lags.sort(key=lambda g: (g.group, g.topic, g.partition))
+        lags = await self._lags(broker, {t.name: t for t in topics}, offsets)
         stored.lag = lags[: self.partition_series]
         stored.lag_dropped = len(lags) - len(stored.lag)
 
@@ -181,6 +146,26 @@ class ScrapeState:
             stored.transactions = dict(Counter(t.state for t in await metadata.list_transactions()))
         stored.idempotent_producers = await metadata.active_producer_count()
         return stored
+
+    @staticmethod
+    async def _lags(
+        broker: Broker, topics: dict[str, TopicMetadata], offsets: _OffsetsReader
+    ) -> list[GroupLag]:
+        """Lag of every committed offset of the groups this broker coordinates, sorted."""
+        assert broker.metadata is not None
+        coordinator = broker.components.get("groups")
+        if coordinator is None:
+            return []
+        lags: list[GroupLag] = []
+        for group_id in sorted(g for g in coordinator.groups if coordinator.is_coordinator(g)):
+            for committed in await broker.metadata.fetch_offsets(group_id):
+                topic = topics.get(committed.topic)
+                state = (await offsets.of(topic)).get(committed.partition) if topic else None
+                if state is not None:
+                    lag = max(state.high_watermark - committed.offset, 0)
+                    lags.append(GroupLag(group_id, committed.topic, committed.partition, lag))
+        lags.sort(key=lambda g: (g.group, g.topic, g.partition))
+        return lags
 
     # -- prometheus collector ----------------------------------------------------------------
     def describe(self) -> list[Metric]:
@@ -301,6 +286,23 @@ class ScrapeState:
         )
         producers.add_metric([], stored.idempotent_producers)
         yield producers
+
+
+class _OffsetsReader:
+    """Partition states read from the metadata store once per topic per refresh."""
+
+    def __init__(self, metadata: MetadataStore) -> None:
+        self._metadata = metadata
+        self._states: dict[uuid.UUID, dict[int, PartitionState]] = {}
+
+    async def of(self, topic: TopicMetadata) -> dict[int, PartitionState]:
+        """The topic's partition states by partition number, in partition order."""
+        states = self._states.get(topic.topic_id)
+        if states is None:
+            listed = await self._metadata.partition_states(topic.topic_id)
+            states = {s.partition: s for s in sorted(listed, key=lambda s: s.partition)}
+            self._states[topic.topic_id] = states
+        return states
 
 
 def _gauge(name: str, help_text: str, labels: list[str] | None = None) -> GaugeMetricFamily:
