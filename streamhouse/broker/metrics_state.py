@@ -194,7 +194,7 @@ class ScrapeState:
 
     def _collect_storage(self) -> Iterator[Metric]:
         for name, help_text, attribute in _STORAGE_FAMILIES:
-            family: Metric = (
+            family: CounterMetricFamily | GaugeMetricFamily = (
                 CounterMetricFamily(f"streamhouse_{name}", help_text)
                 if name.endswith("_total")
                 else _gauge(f"streamhouse_{name}", help_text)
