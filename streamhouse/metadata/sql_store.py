@@ -761,8 +761,11 @@ def _transaction_row(record: TransactionRecord) -> tuple[Any, ...]:
 
 
 def _transaction_from_row(row: Row) -> TransactionRecord:
+    (transactional_id, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
+     state, timeout_ms, start_ms, updated_ms) = row[:9]
     return TransactionRecord(
-        *row[:9],
+        transactional_id, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
+        state, timeout_ms, start_ms, updated_ms,
         partitions=frozenset((topic, partition) for topic, partition in json.loads(row[9])),
         groups=frozenset(json.loads(row[10])),
         pending_offsets=tuple(

@@ -142,7 +142,7 @@ def decode_request(frame: memoryview) -> tuple[RequestHeader, Any]:
         header = RequestHeader(api_key, api_version, correlation_id, None)
         raise UnknownApiKey(header, f"unknown api key {api_key} (version {api_version}, "
                                     f"correlation id {correlation_id})")
-    lo, hi = cls.VALID_VERSIONS
+    lo, hi = cls.VALID_VERSIONS  # type: ignore[attr-defined]
     supported = lo <= api_version <= hi
     try:
         header, pos = _decode_header(frame, request_header_version(api_key, api_version),

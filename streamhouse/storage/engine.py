@@ -16,7 +16,12 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 
-from streamhouse.metadata.model import ChunkLocation, PartitionState, SegmentCommitResult
+from streamhouse.metadata.model import (
+    BatchOutcome,
+    ChunkLocation,
+    PartitionState,
+    SegmentCommitResult,
+)
 from streamhouse.metadata.store import MetadataStore
 from streamhouse.protocol.records import BatchHeader
 from streamhouse.storage.cache import SegmentCache
@@ -125,8 +130,17 @@ class StorageEngine:
             if view is None:
                 continue
             advanced = chunk_result.high_watermark > view.high_watermark
-            if view.last_stable_offset == view.high_watermark and not any(
-                b.is_transactional for b in chunk.batches
+            appended = sum(
+                info.offset_count
+                for info, batch in zip(chunk.batches, chunk_result.batches, strict=True)
+                if batch.outcome == BatchOutcome.OK
+            )
+            # The last stable offset follows the high watermark only while no transaction
+            # is open and nobody else (another broker) committed in between.
+            if (
+                view.last_stable_offset == view.high_watermark
+                and view.high_watermark + appended == chunk_result.high_watermark
+                and not any(b.is_transactional for b in chunk.batches)
             ):
                 view.last_stable_offset = max(view.last_stable_offset, chunk_result.high_watermark)
             else:

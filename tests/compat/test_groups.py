@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -22,6 +24,17 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from streamhouse.protocol.codec import decode_response, encode_request
+from streamhouse.protocol.errors import ErrorCode
+from streamhouse.protocol.messages import (
+    ConsumerGroupDescribeRequest,
+    ConsumerGroupHeartbeatRequest,
+    DescribeGroupsRequest,
+    FindCoordinatorRequest,
+    JoinGroupRequest,
+    ListGroupsRequest,
+    OffsetFetchRequest,
+)
 from tests.support.broker import REPO_ROOT, BrokerProcess
 
 PARTITIONS = 6
@@ -458,3 +471,178 @@ def test_committed_offsets_survive_a_broker_restart(tmp_path: Path) -> None:
     finally:
         broker.stop()
         broker.kill()
+
+
+def test_a_live_group_carries_on_after_a_broker_restart(
+    tmp_path: Path, members: list[Member]
+) -> None:
+    broker = BrokerProcess(tmp_path / "data", *BROKER_ARGS).start()
+    try:
+        topic = "restart-live"
+        create_topic(broker, topic)
+        group = group_id()
+        member = Member(broker, "confluent", group, topic, session_ms=10_000, commit="manual")
+        members.append(member)
+        wait_until(
+            lambda: member.assignment == set(range(PARTITIONS)), what="the member's assignment"
+        )
+        produce(broker, topic, 30)
+        wait_until(lambda: len(member.records()) == 30, what="records before the restart")
+        broker.stop()
+        broker.start()
+        produce(broker, topic, 30)
+        wait_until(
+            lambda: len(member.records()) >= 60, timeout_s=30, what="records after the restart"
+        )
+        assert len(set(member.records())) == len(member.records()) == 60, "nothing read twice"
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        assert len(described.members) == 1
+    finally:
+        broker.stop()
+        broker.kill()
+
+
+# -- both protocols side by side ---------------------------------------------------------------
+def call(broker: BrokerProcess, request: Any, version: int) -> Any:
+    """One request on a fresh connection, answered by the broker: the response object."""
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as sock:
+        sock.sendall(encode_request(request, version, 1, "raw-test"))
+        stream = sock.makefile("rb")
+        (size,) = struct.unpack(">i", stream.read(4))
+        _, response = decode_response(request.API_KEY, version, memoryview(stream.read(size)))
+        return response
+
+
+def test_classic_and_consumer_protocol_groups_coexist(
+    groups_broker: BrokerProcess, topic_name: str, members: list[Member]
+) -> None:
+    create_topic(groups_broker, topic_name)
+    classic, modern = group_id(), group_id()
+    members.append(Member(groups_broker, "confluent", classic, topic_name, session_ms=SESSION_MS))
+    members.append(
+        Member(
+            groups_broker, "confluent", modern, topic_name, protocol="consumer", assignor="range"
+        )
+    )
+    wait_until(lambda: all(m.assignment == set(range(PARTITIONS)) for m in members), what="both")
+
+    def listed(types: list[str]) -> set[str]:
+        response = call(groups_broker, ListGroupsRequest(types_filter=types), 5)
+        return {g.group_id for g in response.groups}
+
+    assert modern in listed(["consumer"]) and classic not in listed(["consumer"])
+    assert classic in listed(["classic"]) and modern not in listed(["classic"])
+
+    described = call(groups_broker, DescribeGroupsRequest(groups=[modern]), 5).groups[0]
+    assert (described.error_code, described.group_state) == (ErrorCode.NONE, "Dead")
+    both = call(groups_broker, ConsumerGroupDescribeRequest(group_ids=[classic, modern]), 0).groups
+    assert both[0].error_code == ErrorCode.GROUP_ID_NOT_FOUND
+    assert both[1].error_code == ErrorCode.NONE
+    assert both[1].assignor_name == "range"
+    assert [
+        p for tp in both[1].members[0].assignment.topic_partitions for p in tp.partitions
+    ] == list(range(PARTITIONS))
+
+    join = JoinGroupRequest(
+        group_id=modern,
+        session_timeout_ms=10_000,
+        rebalance_timeout_ms=10_000,
+        protocol_type="consumer",
+        protocols=[JoinGroupRequest.JoinGroupRequestProtocol(name="range", metadata=b"")],
+    )
+    assert call(groups_broker, join, 5).error_code == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+    heartbeat = ConsumerGroupHeartbeatRequest(
+        group_id=classic,
+        member_id=uuid.uuid4().hex,
+        member_epoch=0,
+        rebalance_timeout_ms=10_000,
+        subscribed_topic_names=[topic_name],
+        topic_partitions=[],
+    )
+    assert call(groups_broker, heartbeat, 0).error_code == ErrorCode.GROUP_ID_NOT_FOUND
+
+
+def test_find_coordinator_answers_for_groups_and_transactions(groups_broker: BrokerProcess) -> None:
+    request = FindCoordinatorRequest(key_type=0, coordinator_keys=["a-group", "another"])
+    found = call(groups_broker, request, 4).coordinators
+    assert [(c.key, c.error_code, c.port) for c in found] == [
+        ("a-group", ErrorCode.NONE, groups_broker.port),
+        ("another", ErrorCode.NONE, groups_broker.port),
+    ]
+    single = call(groups_broker, FindCoordinatorRequest(key="txn-1", key_type=1), 3)
+    assert (single.error_code, single.port) == (ErrorCode.NONE, groups_broker.port)
+    unknown = call(groups_broker, FindCoordinatorRequest(key_type=7, coordinator_keys=["x"]), 4)
+    assert unknown.coordinators[0].error_code == ErrorCode.INVALID_REQUEST
+
+
+def test_offsets_a_transaction_is_committing_are_unstable_until_it_ends(
+    groups_broker: BrokerProcess, topic_name: str
+) -> None:
+    create_topic(groups_broker, topic_name)
+    group = group_id()
+    consumer = Consumer({"bootstrap.servers": groups_broker.bootstrap, "group.id": group})
+    producer = Producer({"bootstrap.servers": groups_broker.bootstrap, "transactional.id": group})
+    producer.init_transactions(15)
+    producer.begin_transaction()
+    producer.produce(topic_name, b"out", partition=0)
+    producer.send_offsets_to_transaction(
+        [TopicPartition(topic_name, 3, 11)], consumer.consumer_group_metadata(), 15
+    )
+
+    def fetch(require_stable: bool) -> tuple[int, int]:
+        request = OffsetFetchRequest(
+            group_id=group,
+            topics=[
+                OffsetFetchRequest.OffsetFetchRequestTopic(name=topic_name, partition_indexes=[3])
+            ],
+            require_stable=require_stable,
+        )
+        partition = call(groups_broker, request, 7).topics[0].partitions[0]
+        return partition.error_code, partition.committed_offset
+
+    assert fetch(require_stable=True) == (ErrorCode.UNSTABLE_OFFSET_COMMIT, -1)
+    assert fetch(require_stable=False) == (ErrorCode.NONE, -1)
+    producer.commit_transaction(15)
+    assert fetch(require_stable=True) == (ErrorCode.NONE, 11)
+    consumer.close()
+
+
+def test_admin_removes_static_members_in_one_batch(
+    groups_broker: BrokerProcess, topic_name: str, members: list[Member]
+) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import MemberToRemove
+
+    create_topic(groups_broker, topic_name)
+    group = group_id()
+    for name in ("a", "b", "c"):
+        members.append(
+            Member(
+                groups_broker, "confluent", group, topic_name, session_ms=30_000, instance_id=name
+            )
+        )
+    wait_until(lambda: split_evenly(members), what="three static members splitting")
+    # Kill two: static members keep their partitions for their whole session, until removed.
+    members[1].kill()
+    members[2].kill()
+    admin = KafkaAdminClient(bootstrap_servers=groups_broker.bootstrap)
+    try:
+        removed = admin.remove_group_members(
+            group,
+            [
+                MemberToRemove(group_instance_id="b"),
+                MemberToRemove(group_instance_id="c"),
+                MemberToRemove(group_instance_id="nobody"),
+            ],
+        )
+    finally:
+        admin.close()
+    assert sorted(_error_name(e) for e in removed.values()) == [
+        "NoError",
+        "NoError",
+        "UnknownMemberIdError",
+    ]
+    wait_until(
+        lambda: members[0].assignment == set(range(PARTITIONS)), what="the survivor owning all"
+    )

@@ -2,7 +2,8 @@
 
 Usage: python -m tests.support.group_member CLIENT BOOTSTRAP GROUP TOPIC [key=value ...]
 CLIENT is confluent, kafka-python or aiokafka. Options: session_ms, strategy, instance_id,
-protocol (classic|consumer), commit (auto|manual|none). It prints one JSON object per line:
+protocol (classic|consumer), assignor (server-side, for the consumer protocol) and
+commit (auto|manual|none). It prints one JSON object per line:
 {"ev": "assignment", "parts": [...]} after every rebalance callback and
 {"ev": "record", "p": partition, "o": offset} per record; SIGTERM closes it cleanly
 (leaving the group), SIGKILL is a crash.
@@ -41,6 +42,8 @@ def run_confluent(bootstrap: str, group: str, topic: str, opts: dict[str, str]) 
     }
     if opts.get("protocol") == "consumer":
         config["group.protocol"] = "consumer"
+        if "assignor" in opts:
+            config["group.remote.assignor"] = opts["assignor"]
     else:
         config["session.timeout.ms"] = int(opts.get("session_ms", 6000))
         config["heartbeat.interval.ms"] = max(int(opts.get("session_ms", 6000)) // 6, 100)

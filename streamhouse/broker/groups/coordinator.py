@@ -204,8 +204,8 @@ class GroupCoordinator:
         """A loop that lives as long as the coordinator."""
         self._background.append(asyncio.get_running_loop().create_task(coro))
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -360,6 +360,12 @@ class GroupCoordinator:
         return group.subscribed_topic_names() if isinstance(group, ConsumerGroup) else set()
 
     # -- offsets -------------------------------------------------------------------------
+    def adopt_group(self, group_id: str) -> None:
+        """Know a group whose offsets were committed outside this coordinator (by a
+        transaction), as Kafka creates an empty group on TxnOffsetCommit."""
+        if group_id not in self.groups:
+            self._classic(group_id, create=True)
+
     async def commit_offsets(
         self,
         group_id: str,
@@ -396,7 +402,7 @@ class GroupCoordinator:
         member_id: str | None = None,
         member_epoch: int = -1,
     ) -> tuple[ErrorCode, list[CommittedOffset]]:
-        group = self.groups.get(group_id)
+        group = await self.lookup(group_id)
         if isinstance(group, ConsumerGroup):
             error = group.validate_offset_fetch(member_id, member_epoch)
             if error is not ErrorCode.NONE:
@@ -405,10 +411,19 @@ class GroupCoordinator:
             return ErrorCode.NONE, []
         return ErrorCode.NONE, await self.store.fetch_offsets(group_id, partitions)
 
+    async def unstable_offsets(self, group_id: str) -> set[tuple[str, int]]:
+        """Partitions with a transactional offset commit of the group still pending."""
+        return {
+            (offset.topic, offset.partition)
+            for record in await self.store.list_transactions()
+            for group, offset in record.pending_offsets
+            if group == group_id
+        }
+
     async def delete_offsets(
         self, group_id: str, partitions: list[tuple[str, int]]
     ) -> tuple[ErrorCode, dict[tuple[str, int], ErrorCode]]:
-        group = self.groups.get(group_id)
+        group = await self.lookup(group_id)
         if group is None:
             return ErrorCode.GROUP_ID_NOT_FOUND, {}
         if isinstance(group, ClassicGroup):
@@ -427,7 +442,18 @@ class GroupCoordinator:
         return ErrorCode.NONE, errors
 
     # -- admin ---------------------------------------------------------------------------
-    def list_groups(self) -> list[GroupListing]:
+    async def lookup(self, group_id: str) -> Group | None:
+        """The group; one known only by offsets committed through another path (a transaction,
+        another broker) is taken in as an Empty classic group, as Kafka's coordinator does."""
+        group = self.groups.get(group_id)
+        if group is None and await self.store.fetch_offsets(group_id):
+            group = self._classic(group_id, create=True)
+        return group
+
+    async def list_groups(self) -> list[GroupListing]:
+        for group_id in await self.store.groups_with_offsets():
+            if group_id not in self.groups:
+                self._classic(group_id, create=True)
         listings = []
         for group in self.groups.values():
             if isinstance(group, ClassicGroup):
@@ -445,7 +471,7 @@ class GroupCoordinator:
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, ErrorCode]:
         results: dict[str, ErrorCode] = {}
         for group_id in group_ids:
-            group = self.groups.get(group_id)
+            group = await self.lookup(group_id)
             if group is None:
                 results[group_id] = ErrorCode.GROUP_ID_NOT_FOUND
                 continue

@@ -33,5 +33,3 @@ for _family in (
     transactions,
 ):
     HANDLERS.update(_family.HANDLERS)
-for _key, _handler in transactions.FALLBACK_HANDLERS.items():
-    HANDLERS.setdefault(_key, _handler)

@@ -64,7 +64,7 @@ async def _resolve(ctx: RequestContext, request: FetchRequest) -> list[_Wanted]:
 async def _read_all(
     ctx: RequestContext, wanted: list[_Wanted], max_bytes: int, read_committed: bool
 ) -> tuple[list[FetchResponse.PartitionData], int, bool]:
-    """Read every partition once; returns the partition answers, bytes found, and whether any erred."""
+    """Read every partition once: the answers, the bytes found, and whether any partition erred."""
     engine = ctx.broker.engine
     assert engine is not None
     answers = []
@@ -181,9 +181,14 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
         remaining_s = deadline - time.monotonic()
         if total >= request.min_bytes or any_error or remaining_s <= 0 or not wanted:
             break
+        # Wait for offsets past what this read already saw: data below the high watermark
+        # was returned (too little of it for min_bytes) and must not end the wait again.
         positions = {
-            (item.topic.topic_id, item.partition): item.fetch_offset
-            for item in wanted
+            (item.topic.topic_id, item.partition): max(
+                item.fetch_offset,
+                answer.last_stable_offset if read_committed else answer.high_watermark,
+            )
+            for item, answer in zip(wanted, answers, strict=True)
             if item.topic is not None
         }
         ctx.broker.metrics.long_poll_started()

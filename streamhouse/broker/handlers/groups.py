@@ -310,8 +310,13 @@ async def _fetch_group_offsets(
     topics: Iterable[tuple[str, list[int]]] | None,
     member_id: str | None,
     member_epoch: int,
+    require_stable: bool,
 ) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, int, int, str | None, ErrorCode]]]]]:
-    """(group error, [(topic, [(partition, offset, leader epoch, metadata, error)])])."""
+    """(group error, [(topic, [(partition, offset, leader epoch, metadata, error)])]).
+
+    With `require_stable`, a partition whose offset a transaction is still committing is
+    answered UNSTABLE_OFFSET_COMMIT, so the consumer waits instead of starting too early.
+    """
     error = _group_error(ctx, group_id)
     if error is not ErrorCode.NONE:
         return error, []
@@ -322,15 +327,17 @@ async def _fetch_group_offsets(
     if error is not ErrorCode.NONE:
         return error, []
     found = {(o.topic, o.partition): o for o in offsets}
-    keys = wanted if wanted is not None else sorted(found)
+    unstable = await coordinator.unstable_offsets(group_id) if require_stable else set()
+    keys = wanted if wanted is not None else sorted(found.keys() | unstable)
     by_topic: dict[str, list[tuple[int, int, int, str | None, ErrorCode]]] = {}
     for topic, partition in keys:
         o = found.get((topic, partition))
-        entry = (
-            (partition, o.offset, o.leader_epoch, o.metadata, ErrorCode.NONE)
-            if o is not None
-            else (partition, -1, -1, "", ErrorCode.NONE)
-        )
+        if (topic, partition) in unstable:
+            entry = (partition, -1, -1, "", ErrorCode.UNSTABLE_OFFSET_COMMIT)
+        elif o is not None:
+            entry = (partition, o.offset, o.leader_epoch, o.metadata, ErrorCode.NONE)
+        else:
+            entry = (partition, -1, -1, "", ErrorCode.NONE)
         by_topic.setdefault(topic, []).append(entry)
     return ErrorCode.NONE, list(by_topic.items())
 
@@ -353,6 +360,7 @@ async def handle_offset_fetch(
                 topics,
                 g.member_id if version >= 9 else None,
                 g.member_epoch if version >= 9 else -1,
+                request.require_stable,
             )
             groups.append(
                 OffsetFetchResponse.OffsetFetchResponseGroup(
@@ -382,7 +390,9 @@ async def handle_offset_fetch(
         if request.topics is None
         else [(t.name, list(t.partition_indexes)) for t in request.topics]
     )
-    error, results = await _fetch_group_offsets(ctx, request.group_id, topics, None, -1)
+    error, results = await _fetch_group_offsets(
+        ctx, request.group_id, topics, None, -1, version >= 7 and request.require_stable
+    )
     if error is not ErrorCode.NONE and version < 2 and topics is not None:
         # Before v2 there is no group-level error: every partition carries it.
         results = [(name, [(p, -1, -1, "", error) for p in parts]) for name, parts in topics]
@@ -461,7 +471,7 @@ async def handle_list_groups(ctx: RequestContext, request: ListGroupsRequest) ->
                 group_state=g.state,
                 group_type=g.group_type,
             )
-            for g in coordinator.list_groups()
+            for g in await coordinator.list_groups()
             if (not states or g.state.lower() in states) and (not types or g.group_type in types)
         ],
     )
@@ -474,7 +484,7 @@ async def handle_describe_groups(
     described = []
     for group_id in request.groups:
         error = _group_error(ctx, group_id)
-        group = coordinator.groups.get(group_id) if coordinator is not None else None
+        group = await coordinator.lookup(group_id) if coordinator is not None else None
         if error is not ErrorCode.NONE:
             described.append(
                 DescribeGroupsResponse.DescribedGroup(error_code=error, group_id=group_id)

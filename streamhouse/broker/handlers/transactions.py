@@ -22,8 +22,6 @@ from streamhouse.protocol.messages import (
     DescribeTransactionsResponse,
     EndTxnRequest,
     EndTxnResponse,
-    FindCoordinatorRequest,
-    FindCoordinatorResponse,
     InitProducerIdRequest,
     InitProducerIdResponse,
     ListTransactionsRequest,
@@ -333,27 +331,6 @@ async def handle_describe_producers(
         ))
     return DescribeProducersResponse(topics=topics)
 
-
-async def handle_find_coordinator(
-    ctx: RequestContext, request: FindCoordinatorRequest
-) -> FindCoordinatorResponse:
-    """Every broker coordinates every transactional id (the state is in the shared store):
-    answer with this broker. Serves only until the group coordinator's handler is there."""
-    host, port = ctx.broker.advertised_address
-    node_id = ctx.broker.node_id
-    if ctx.header.api_version >= 4:
-        return FindCoordinatorResponse(coordinators=[
-            FindCoordinatorResponse.Coordinator(
-                key=key, node_id=node_id, host=host, port=port, error_code=ErrorCode.NONE)
-            for key in request.coordinator_keys
-        ])
-    return FindCoordinatorResponse(
-        error_code=ErrorCode.NONE, node_id=node_id, host=host, port=port
-    )
-
-
-FALLBACK_HANDLERS = {ApiKey.FIND_COORDINATOR: handle_find_coordinator}
-"""Registered only when no other family serves the API key."""
 
 HANDLERS = {
     ApiKey.INIT_PRODUCER_ID: handle_init_producer_id,

@@ -209,10 +209,14 @@ class TransactionCoordinator:
         commit = prepared.state == txn.TxnState.PREPARE_COMMIT
         if not await self._write_markers(prepared, commit):
             return False
-        await self._update(
+        completed = await self._update(
             prepared.transactional_id,
             lambda current: txn.complete(current, prepared, now_ms()),
         )
+        groups = self.broker.components.get("groups")
+        if completed is not None and commit and groups is not None:
+            for group_id in prepared.groups:
+                groups.adopt_group(group_id)
         return True
 
     async def _complete_if_stuck(self, record: TransactionRecord) -> bool:

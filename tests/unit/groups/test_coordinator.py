@@ -150,3 +150,15 @@ async def test_a_commit_with_a_generation_to_an_unknown_group_is_refused(
     )
     assert "nobody" not in coordinator.groups
     await coordinator.close()
+
+
+async def test_the_coordinator_counts_groups_members_and_rebalances(store: MetadataStore) -> None:
+    coordinator = await started(store)
+    try:
+        await stable_member(coordinator, "counted")
+        await coordinator.commit_offsets("offsets-only", "", None, -1, [CommittedOffset("t", 0, 1)])
+        assert coordinator.groups_by_state() == {"Stable": 1, "Empty": 1}
+        assert coordinator.member_count() == 1
+        assert coordinator.rebalance_count() == 1
+    finally:
+        await coordinator.close()

@@ -43,9 +43,10 @@ async def test_open_transaction_holds_the_last_stable_offset_until_its_marker(st
     assert await lso(store, tid) == (2, 2)
     await store.commit_segment(segment(chunk(tid, 0, txn_batch(7, 0, 3))))
     assert await lso(store, tid) == (5, 2)
-    # Plain data and another producer's transaction after it do not move the LSO.
-    await store.commit_segment(segment(chunk(tid, 0, batch(1), txn_batch(8, 0))))
-    assert await lso(store, tid) == (7, 2)
+    await store.commit_segment(segment(chunk(tid, 0, batch(1))))
+    assert await lso(store, tid) == (6, 2)  # plain data does not release it
+    await store.commit_segment(segment(chunk(tid, 0, txn_batch(8, 0))))
+    assert await lso(store, tid) == (7, 2)  # nor does another producer's transaction
     await store.commit_segment(segment(chunk(tid, 0, marker(7, abort=False))))
     assert await lso(store, tid) == (8, 6)  # producer 8's transaction opened at 6
     await store.commit_segment(segment(chunk(tid, 0, marker(8, abort=True))))

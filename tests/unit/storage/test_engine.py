@@ -208,20 +208,22 @@ async def test_two_engines_on_shared_stores_interleave_offsets(
         results.append(await a.append(topic_id, 0, [make_batch([b"a%d" % i])]))
         results.append(await b.append(topic_id, 0, [make_batch([b"b%d" % i])]))
     assert [r.base_offset for r in results] == list(range(20))
-    assert (await a.partition_state(topic_id, 0)).high_watermark == 19  # its own last commit
-    # A consumer that saw offset 19 through b fetches 20 from a: not out of range.
-    beyond = await a.read(topic_id, 0, 20, 1 << 20)
-    assert (beyond.error_code, beyond.batches, beyond.high_watermark) == (0, [], 20)
-    assert (await a.refresh_partition(topic_id, 0)).high_watermark == 20
-    waiter = asyncio.ensure_future(a.wait_for_data({(topic_id, 0): 20}, 30))
+    # a saw its commits land past offsets it did not write: it reloads before answering.
+    assert (await a.partition_state(topic_id, 0)).high_watermark == 20
+    assert (await a.append(topic_id, 0, [make_batch([b"a10"])])).base_offset == 20
+    assert (await b.append(topic_id, 0, [make_batch([b"b10"])])).base_offset == 21
+    # A consumer that saw offset 21 through b fetches 22 from a: not out of range.
+    beyond = await a.read(topic_id, 0, 22, 1 << 20)
+    assert (beyond.error_code, beyond.batches, beyond.high_watermark) == (0, [], 22)
+    waiter = asyncio.ensure_future(a.wait_for_data({(topic_id, 0): 22}, 30))
     await b.append(topic_id, 0, [make_batch([b"from b"])])
     await asyncio.sleep(0.01)
     assert not waiter.done()  # b's commit does not reach a by itself...
     await a.refresh_partition(topic_id, 0)  # ...the broker's periodic refresh does
     assert await asyncio.wait_for(waiter, 5) is True
-    expected = [(2 * i + k, b"%s%d" % (name, i)) for i in range(10) for k, name in
+    expected = [(2 * i + k, b"%s%d" % (name, i)) for i in range(11) for k, name in
                 enumerate((b"a", b"b"))]
-    assert values_of(await read_all(a, topic_id, 0)) == [*expected, (20, b"from b")]
+    assert values_of(await read_all(a, topic_id, 0)) == [*expected, (22, b"from b")]
 
 
 async def test_close_commits_the_open_segment(
