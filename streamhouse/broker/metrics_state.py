@@ -99,6 +99,7 @@ class ScrapeState:
         self._checks: list[Check] = []
         self._storage: StorageStats | None = None
         self._groups = _Groups()
+        self._objects_deleted = 0
         self._refreshed_at = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -107,6 +108,7 @@ class ScrapeState:
         if broker.engine is not None:
             self._storage = broker.engine.stats()
         self._groups = _group_counts(broker.components.get("groups"))
+        self._objects_deleted = getattr(broker.components.get("garbage"), "objects_deleted", 0)
         async with self._lock:
             if time.monotonic() - self._refreshed_at < self.ttl_s:
                 return
@@ -202,6 +204,13 @@ class ScrapeState:
             if self._storage is not None:
                 family.add_metric([], getattr(self._storage, attribute))
             yield family
+        deleted = CounterMetricFamily(
+            "streamhouse_gc_objects_deleted_total",
+            "Objects deleted by this broker's garbage collector (below log start, of deleted "
+            "topics, or never committed).",
+        )
+        deleted.add_metric([], self._objects_deleted)
+        yield deleted
 
     def _collect_partitions(self) -> Iterator[Metric]:
         stored = self._stored
