@@ -94,6 +94,8 @@ class BrokerMetrics(StorageObserver):
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self._apis: dict[int, tuple[Any, Any]] = {}
+        """Per API key: its request counter and latency histogram children, bound once."""
         self.connections_open = Gauge(
             "streamhouse_connections_open", "Client connections open now.", registry=r
         )
@@ -230,9 +232,15 @@ class BrokerMetrics(StorageObserver):
 
     # -- requests and connections --------------------------------------------------------------
     def request_done(self, api_key: int, seconds: float) -> None:
-        name = api_name(api_key)
-        self.requests.labels(name).inc()
-        self.request_latency.labels(name).observe(seconds)
+        series = self._apis.get(api_key)
+        if series is None:
+            name = api_name(api_key)
+            series = self._apis[api_key] = (
+                self.requests.labels(name),
+                self.request_latency.labels(name),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def request_failed(self, api_key: int) -> None:
         self.request_errors.labels(api_name(api_key)).inc()
