@@ -171,7 +171,7 @@ class BrokerMetrics(StorageObserver):
         )
         self._get = self._outcome("object_get", "Ranged object GETs of the read path", True)
         self._commit = self._outcome(
-            "metadata_commit", "Metadata transactions committing a sealed segment", False
+            "metadata_commit", "Metadata transactions committing sealed segments", False
         )
         self.state = ScrapeState(partition_series)
         r.register(self.state)

@@ -411,6 +411,21 @@ class SQLMetadataStore(MetadataStore):
                 raise ObjectAlreadyCommitted(segment.object_key) from exc
             raise
 
+    async def commit_segments(
+        self, segments: Sequence[SegmentToCommit]
+    ) -> list[SegmentCommitResult]:
+        """See MetadataStore.commit_segments."""
+
+        async def run(tx: Transaction) -> list[SegmentCommitResult]:
+            return [await _commit_segment(tx, segment, self._write_plan) for segment in segments]
+
+        try:
+            return await self._write(run)
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise ObjectAlreadyCommitted(", ".join(s.object_key for s in segments)) from exc
+            raise
+
     async def find_chunks(
         self, topic_id: uuid.UUID, partition: int, offset: int, limit: int
     ) -> list[ChunkLocation]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from streamhouse.metadata.model import (
@@ -143,6 +143,15 @@ class MetadataStore(abc.ABC):
         five batches are answered with their original offsets and not indexed again).
         Index rows are written only for the batches that were accepted.
         """
+
+    async def commit_segments(
+        self, segments: Sequence[SegmentToCommit]
+    ) -> list[SegmentCommitResult]:
+        """Commit several sealed segments, in order, in one transaction (group commit).
+
+        Equivalent to commit_segment on each in turn, but all or none become visible.
+        """
+        return [await self.commit_segment(segment) for segment in segments]
 
     @abc.abstractmethod
     async def find_chunks(

@@ -35,7 +35,8 @@ class FrameReader:
     @property
     def buffered(self) -> int:
         """Bytes held for an incomplete frame."""
-        return len(self._head) + self._filled
+        in_progress = 0 if self._frame is None else 4 + self._filled
+        return len(self._head) + in_progress
 
     def _check(self, size: int) -> int:
         if size < 0 or size > self.max_frame_size:

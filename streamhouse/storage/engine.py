@@ -34,7 +34,7 @@ from streamhouse.storage.settings import StorageSettings
 from streamhouse.storage.stats import NULL_OBSERVER, StorageObserver, StorageStats
 from streamhouse.storage.timestamps import max_timestamp_in_chunk, offset_for_timestamp_in_chunk
 from streamhouse.storage.wakeups import CommitNotifier
-from streamhouse.storage.write_path import AppendResult, WritePath, detached
+from streamhouse.storage.write_path import AppendResult, WritePath
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +104,16 @@ class StorageEngine:
         partition: int,
         batches: Sequence[tuple[BatchHeader, memoryview]],
     ) -> AppendResult:
-        """Append validated batches; returns once they are stored and committed (or failed)."""
+        """Append validated batches; returns once they are stored and committed (or failed).
+
+        The batches are kept by reference until their segment is sealed (one copy, into
+        the object's buffer): their bytes must not change until this returns. The broker's
+        request frames are never reused, so they qualify as they are.
+        """
         if self._closed:
             return AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR)
         if not batches:
             raise ValueError("append needs at least one batch")
-        view = self._views.cached((topic_id, partition))
-        if view is None or view.stale:
-            # The caller reuses its request buffer once we suspend: keep our own copy first.
-            batches = detached(batches)
         try:
             view = await self._views.get(topic_id, partition)
         except Exception as exc:

@@ -64,7 +64,7 @@ class _OpenChunk:
     topic_id: uuid.UUID
     partition: int
     index: int
-    pieces: list[bytes] = field(default_factory=list)
+    pieces: list[memoryview] = field(default_factory=list)
     infos: list[BatchInfo] = field(default_factory=list)
 
 
@@ -117,10 +117,9 @@ class SegmentBuilder:
         partition: int,
         batches: Sequence[tuple[BatchHeader, memoryview]],
     ) -> tuple[int, int]:
-        """Copy the batches in; returns (chunk index, index of the first batch in that chunk).
+        """Take the batches in by reference; returns (chunk index, first batch index in it).
 
-        The bytes are copied exactly once here: the caller's buffer is reused for
-        the next request as soon as this returns.
+        Their bytes are copied once, when the segment is sealed into the object's buffer.
         """
         key = (topic_id, partition)
         chunk = self._chunks.get(key)
@@ -128,16 +127,16 @@ class SegmentBuilder:
             chunk = self._chunks[key] = _OpenChunk(topic_id, partition, len(self._chunks))
         first = len(chunk.infos)
         for header, view in batches:
-            chunk.pieces.append(bytes(view))
+            chunk.pieces.append(view)
             chunk.infos.append(batch_info(header, view))
             self.size += len(view)
         self.batch_count += len(batches)
         return chunk.index, first
 
     def seal(self, object_key: str, created_ms: int) -> SealedSegment:
-        """One buffer for the PUT (one more copy, by join) and the chunk table."""
+        """One buffer for the PUT (the one copy of the record bytes) and the chunk table."""
         chunks: list[SealedChunk] = []
-        pieces: list[bytes] = []
+        pieces: list[memoryview] = []
         position = 0
         for chunk in self._chunks.values():
             length = sum(len(p) for p in chunk.pieces)

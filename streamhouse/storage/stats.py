@@ -42,7 +42,7 @@ class StorageObserver:
         """A ranged object GET of the read path finished; `size_bytes` is what it asked for."""
 
     def metadata_commit(self, seconds: float, failed: bool) -> None:
-        """The metadata transaction of a sealed segment finished."""
+        """A metadata transaction committing sealed segments (one or several) finished."""
 
 
 NULL_OBSERVER = StorageObserver()

@@ -16,6 +16,7 @@ segment leaves no hole.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 import uuid
@@ -51,15 +52,21 @@ class _Waiter:
     batch_count: int
 
 
+@dataclass(slots=True)
+class _Sealed:
+    """A sealed segment on its way through upload and commit."""
+
+    segment: SealedSegment
+    waiters: list[_Waiter]
+    uploaded: asyncio.Future[BaseException | None]
+    """Set when the PUT ends: None on success, else what failed."""
+    answered: asyncio.Future[None]
+
+
+MAX_SEGMENTS_PER_COMMIT = 32
+
 CommitListener = Callable[[SealedSegment, SegmentCommitResult], None]
 """Called after a commit, before any append of the segment is answered."""
-
-
-def detached(
-    batches: Sequence[tuple[BatchHeader, memoryview]],
-) -> list[tuple[BatchHeader, memoryview]]:
-    """Batches copied out of the caller's buffer, for the rare append that must wait first."""
-    return [(header, memoryview(bytes(view))) for header, view in batches]
 
 
 def _append_result(chunk: ChunkResult, first: int, count: int) -> AppendResult:
@@ -95,7 +102,8 @@ class WritePath:
         self._waiters: list[_Waiter] = []
         self._timer: asyncio.Handle | None = None
         self._upload_slots = asyncio.Semaphore(settings.max_uploads_in_flight)
-        self._last_commit: asyncio.Future[None] | None = None
+        self._commit_queue: collections.deque[_Sealed] = collections.deque()
+        self._committer: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self.pending_object_keys: set[str] = set()
         """Objects sealed by this engine and not yet committed (never garbage)."""
@@ -109,7 +117,6 @@ class WritePath:
         batches: Sequence[tuple[BatchHeader, memoryview]],
     ) -> AppendResult:
         if len(self._in_flight) >= self._settings.max_sealed_pending:
-            batches = detached(batches)  # the caller's buffer may change while we wait
             while len(self._in_flight) >= self._settings.max_sealed_pending:
                 await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
         loop = asyncio.get_running_loop()
@@ -165,12 +172,10 @@ class WritePath:
         )
         self._observer.segment_sealed(reason, len(segment.buffer))
         self.pending_object_keys.add(segment.object_key)
-        previous = self._last_commit
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._last_commit = done
-        task = asyncio.get_running_loop().create_task(
-            self._upload_and_commit(segment, waiters, previous, done)
-        )
+        loop = asyncio.get_running_loop()
+        sealed = _Sealed(segment, waiters, loop.create_future(), loop.create_future())
+        self._commit_queue.append(sealed)
+        task = loop.create_task(self._upload(sealed))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
@@ -180,67 +185,85 @@ class WritePath:
         while self._in_flight:
             await asyncio.gather(*self._in_flight)
 
-    async def _upload_and_commit(
-        self,
-        segment: SealedSegment,
-        waiters: list[_Waiter],
-        previous: asyncio.Future[None] | None,
-        done: asyncio.Future[None],
-    ) -> None:
-        failure: BaseException | None = None
+    async def _upload(self, sealed: _Sealed) -> None:
+        """PUT the segment, hand it to the committer, and wait until it is answered."""
+        size = len(sealed.segment.buffer)
         began = time.monotonic()
         try:
-            try:
-                async with self._upload_slots:
-                    began = time.monotonic()
-                    await self._objects.put(segment.object_key, segment.buffer)
-            except Exception as exc:
-                failure = exc
-            self._observer.object_put(
-                time.monotonic() - began, len(segment.buffer), failure is not None
-            )
-            if previous is not None:
-                await previous
-            if failure is None:
+            async with self._upload_slots:
                 began = time.monotonic()
-                try:
-                    result = await self._metadata.commit_segment(segment.to_commit())
-                except Exception as exc:
-                    failure = exc
-                self._observer.metadata_commit(time.monotonic() - began, failure is not None)
-            if failure is not None:
-                self.segments_failed += 1
-                log.warning(
-                    "segment %s (%d bytes, %d appends) not committed: %r",
-                    segment.object_key,
-                    len(segment.buffer),
-                    len(waiters),
-                    failure,
-                )
-                error = AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR)
-                for waiter in waiters:
-                    if not waiter.future.done():
-                        waiter.future.set_result(error)
-                return
-            self.segments_committed += 1
+                await self._objects.put(sealed.segment.object_key, sealed.segment.buffer)
+            self._observer.object_put(time.monotonic() - began, size, False)
+            sealed.uploaded.set_result(None)
+        except Exception as exc:
+            self._observer.object_put(time.monotonic() - began, size, True)
+            sealed.uploaded.set_result(exc)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.get_running_loop().create_task(self._commit_loop())
+        await sealed.answered
+
+    async def _commit_loop(self) -> None:
+        """Commit uploaded segments strictly in seal order, as many per transaction as are ready.
+
+        Group commit: while one metadata transaction runs, the segments uploaded meanwhile
+        queue up and then share the next transaction, so commit latency does not cap
+        throughput.
+        """
+        queue = self._commit_queue
+        while queue:
+            await queue[0].uploaded
+            ready: list[_Sealed] = []
+            while queue and queue[0].uploaded.done() and len(ready) < MAX_SEGMENTS_PER_COMMIT:
+                sealed = queue.popleft()
+                failure = sealed.uploaded.result()
+                if failure is not None:
+                    self._fail(sealed, failure)
+                else:
+                    ready.append(sealed)
+            if not ready:
+                continue
+            began = time.monotonic()
             try:
-                self._on_commit(segment, result)
-            except Exception:  # the data is committed: still answer with its offsets
-                log.exception("segment %s committed; read side not updated", segment.object_key)
-            for waiter in waiters:
-                if not waiter.future.done():
-                    waiter.future.set_result(
-                        _append_result(
-                            result.chunks[waiter.chunk_index],
-                            waiter.first_batch,
-                            waiter.batch_count,
-                        )
-                    )
-        finally:
-            for waiter in waiters:
-                if not waiter.future.done():
-                    waiter.future.set_result(AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR))
-            self.pending_object_keys.discard(segment.object_key)
-            done.set_result(None)
-            if self._builder:
-                asyncio.get_running_loop().call_soon(self._seal_if_idle)
+                commits = [sealed.segment.to_commit() for sealed in ready]
+                results = await self._metadata.commit_segments(commits)
+            except Exception as exc:
+                self._observer.metadata_commit(time.monotonic() - began, True)
+                for sealed in ready:
+                    self._fail(sealed, exc)
+                continue
+            self._observer.metadata_commit(time.monotonic() - began, False)
+            for sealed, result in zip(ready, results, strict=True):
+                self._succeed(sealed, result)
+
+    def _fail(self, sealed: _Sealed, failure: BaseException) -> None:
+        self.segments_failed += 1
+        log.warning(
+            "segment %s (%d bytes, %d appends) not committed: %r",
+            sealed.segment.object_key,
+            len(sealed.segment.buffer),
+            len(sealed.waiters),
+            failure,
+        )
+        self._answer(sealed, lambda _waiter: AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR))
+
+    def _succeed(self, sealed: _Sealed, result: SegmentCommitResult) -> None:
+        self.segments_committed += 1
+        try:
+            self._on_commit(sealed.segment, result)
+        except Exception:  # the data is committed: still answer with its offsets
+            log.exception("segment %s committed; read side not updated", sealed.segment.object_key)
+        self._answer(
+            sealed,
+            lambda waiter: _append_result(
+                result.chunks[waiter.chunk_index], waiter.first_batch, waiter.batch_count
+            ),
+        )
+
+    def _answer(self, sealed: _Sealed, outcome: Callable[[_Waiter], AppendResult]) -> None:
+        for waiter in sealed.waiters:
+            if not waiter.future.done():
+                waiter.future.set_result(outcome(waiter))
+        self.pending_object_keys.discard(sealed.segment.object_key)
+        sealed.answered.set_result(None)
+        if self._builder:
+            asyncio.get_running_loop().call_soon(self._seal_if_idle)

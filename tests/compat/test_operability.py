@@ -196,7 +196,8 @@ def test_storage_metrics_account_for_every_sealed_segment(load: Load) -> None:
         == metrics.value("streamhouse_segments_sealed_bytes_total")
         >= load.value_bytes
     )
-    assert metrics.value("streamhouse_metadata_commit_duration_seconds_count") == committed
+    # One metadata transaction commits one or more segments (group commit).
+    assert 1 <= metrics.value("streamhouse_metadata_commit_duration_seconds_count") <= committed
     assert metrics.value("streamhouse_open_segment_bytes") == 0
     assert metrics.value("streamhouse_segments_in_flight") == 0
     # The consumer read fresh data: served from the cache the commits filled.

@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
+from streamhouse.broker.groups.consumer_protocol import subscription_topics
 from streamhouse.protocol.errors import ErrorCode
 
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
@@ -220,8 +221,6 @@ class ClassicGroup:
         """Topics the members of a "consumer" group subscribe to; None when unknown."""
         if self.protocol_type != "consumer" or self.protocol_name is None:
             return None
-        from streamhouse.broker.groups.consumer_protocol import subscription_topics
-
         topics: set[str] = set()
         for member in self.members.values():
             names = subscription_topics(member.metadata(self.protocol_name))

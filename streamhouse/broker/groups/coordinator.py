@@ -14,7 +14,7 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from streamhouse.broker.groups.assignors import TopicInfo
@@ -57,6 +57,7 @@ LIVE_BROKERS_REFRESH_S = 5.0
 
 def coordinator_node(brokers: list[BrokerInfo], key: str, key_type: int) -> BrokerInfo:
     """The broker coordinating `key`: the leader of the key's internal-topic partition."""
+    # Imported here: the handlers package imports this module.
     from streamhouse.broker.handlers.cluster import partition_leader
 
     partition = zlib.crc32(key.encode()) % OFFSETS_TOPIC_PARTITIONS
@@ -262,7 +263,8 @@ class GroupCoordinator:
         group = self._classic(group_id, create=True)
         assert group is not None
         if not req.member_id:
-            req = _with_member_id(req, new_member_id(req.group_instance_id or req.client_id))
+            prefix = req.group_instance_id or req.client_id
+            req = replace(req, new_member_id=new_member_id(prefix))
         result = group.join(req, now_ms())
         future = self._park("join", group_id, req.parked_key) if result is None else None
         self._settle(group)
@@ -540,12 +542,6 @@ class GroupCoordinator:
         if removed:
             log.info("expired %d committed offsets of empty groups", removed)
         return removed
-
-
-def _with_member_id(req: JoinRequest, member_id: str) -> JoinRequest:
-    from dataclasses import replace
-
-    return replace(req, new_member_id=member_id)
 
 
 def _state_name(group: Group) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamhouse.broker.groups.assignors import Assignment, TopicInfo
@@ -202,7 +202,7 @@ def test_offset_commit_checks_the_member_epoch() -> None:
     assert group.validate_offset_commit("b", 1) is ErrorCode.UNKNOWN_MEMBER_ID
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(st.sampled_from(["join", "leave", "beat", "lazy"]), st.integers(0, 4)),

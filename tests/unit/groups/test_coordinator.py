@@ -1,29 +1,18 @@
-"""The coordinator runtime over a real SQLite metadata store: persistence, restarts, retention."""
+"""The coordinator runtime over real metadata stores (SQLite and PostgreSQL): persistence,
+restarts, retention."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from streamhouse.broker.groups.classic import ClassicGroupState, GroupLimits, JoinRequest
 from streamhouse.broker.groups.consumer import ConsumerLimits
 from streamhouse.broker.groups.coordinator import CoordinatorSettings, GroupCoordinator, now_ms
-from streamhouse.metadata import open_metadata_store
 from streamhouse.metadata.model import CommittedOffset
 from streamhouse.metadata.store import MetadataStore
 from streamhouse.protocol.errors import ErrorCode
 
 SETTINGS = CoordinatorSettings(classic=GroupLimits(), consumer=ConsumerLimits())
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MetadataStore]:
-    opened = await open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
-    yield opened
-    await opened.close()
 
 
 async def started(

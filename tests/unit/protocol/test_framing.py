@@ -68,3 +68,14 @@ def test_frames_from_one_feed_stay_valid_after_later_feeds() -> None:
 
 def test_zero_length_frame() -> None:
     assert [bytes(f) for f in FrameReader(10).feed(framed(b""))] == [b""]
+
+
+def test_frames_stay_unchanged_while_later_bytes_arrive() -> None:
+    """The storage engine keeps record batches by reference until their segment is sealed."""
+    reader = FrameReader(1 << 20)
+    payloads = [bytes([65 + i]) * 5000 for i in range(4)]
+    stream = b"".join(struct.pack(">i", len(p)) + p for p in payloads)
+    frames: list[memoryview] = []
+    for start in range(0, len(stream), 700):  # frames split across many feeds
+        frames.extend(reader.feed(bytearray(stream[start : start + 700])))
+    assert [bytes(f) for f in frames] == payloads

@@ -311,19 +311,6 @@ async def test_log_start_moved_by_another_engine_reads_out_of_range(
     assert values_of((await stale.read(topic_id, 0, 2, 1 << 20)).batches) == [(2, payload(0, 2))]
 
 
-async def test_append_keeps_its_own_copy_of_the_request_buffer(
-    engine: StorageEngine, metadata: MetadataStore
-) -> None:
-    topic_id = await new_topic(metadata)
-    header, view = make_batch([b"original"])
-    request = bytearray(view)  # the broker's reusable receive buffer
-    pending = asyncio.ensure_future(engine.append(topic_id, 0, [(header, memoryview(request))]))
-    await asyncio.sleep(0)  # the append is now waiting (view load or commit)
-    request[:] = bytes(len(request))  # the next request overwrites the buffer
-    assert (await pending).error_code == 0
-    assert values_of(await read_all(engine, topic_id, 0)) == [(0, b"original")]
-
-
 async def test_random_reads_follow_kafka_fetch_rules(
     engine_factory: Callable[..., StorageEngine], metadata: MetadataStore
 ) -> None:
