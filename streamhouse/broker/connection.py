@@ -1,4 +1,4 @@
-"""One client connection: frames requests as they arrive, runs them concurrently, answers in order."""
+"""One client connection: reads requests as they arrive, runs them concurrently, replies in order."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ log = logging.getLogger("streamhouse.connection")
 
 # Reading pauses while this many requests of one connection are unanswered.
 MAX_IN_FLIGHT = 256
+# ...or while their request frames hold this many bytes: a client pipelining large produce
+# requests cannot make the broker buffer more than this per connection.
+MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -57,12 +60,14 @@ Handler = Callable[[RequestContext, Any], Awaitable[Any]]
 class _Pending:
     """A response slot, filled when its handler finishes; slots are written in request order."""
 
-    __slots__ = ("header", "chunks", "done")
+    __slots__ = ("header", "chunks", "done", "size")
 
-    def __init__(self, header: RequestHeader) -> None:
+    def __init__(self, header: RequestHeader, size: int = 0) -> None:
         self.header = header
         self.chunks: list[Any] | None = None
         self.done = False
+        self.size = size
+        """Bytes of the request frame, held until its handler finishes."""
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -76,6 +81,7 @@ class KafkaConnection(asyncio.Protocol):
         self.tasks: set[asyncio.Task[None]] = set()
         self.paused = False
         self.write_blocked = False
+        self.in_flight_bytes = 0
         self.closed = False
         self.last_activity = time.monotonic()
         self.close_reason = "client"
@@ -120,11 +126,19 @@ class KafkaConnection(asyncio.Protocol):
         """Stop reading while the client does not drain responses or has too many in flight."""
         if self.transport is None or self.closed:
             return
-        if self.write_blocked or len(self.pending) >= MAX_IN_FLIGHT:
+        if (
+            self.write_blocked
+            or len(self.pending) >= MAX_IN_FLIGHT
+            or self.in_flight_bytes >= MAX_IN_FLIGHT_BYTES
+        ):
             if not self.paused:
                 self.paused = True
                 self.transport.pause_reading()
-        elif self.paused and len(self.pending) < MAX_IN_FLIGHT // 2:
+        elif (
+            self.paused
+            and len(self.pending) < MAX_IN_FLIGHT // 2
+            and self.in_flight_bytes < MAX_IN_FLIGHT_BYTES // 2
+        ):
             self.paused = False
             self.transport.resume_reading()
 
@@ -148,13 +162,14 @@ class KafkaConnection(asyncio.Protocol):
             return
         if header.client_id is not None:
             self.session.client_id = header.client_id
-        slot = _Pending(header)
+        slot = _Pending(header, len(frame))
         self.pending.append(slot)
+        self.in_flight_bytes += slot.size
         context = RequestContext(header, self.session, self.broker, time.monotonic())
         task = asyncio.get_running_loop().create_task(self._run(slot, handler, context, request))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        if len(self.pending) >= MAX_IN_FLIGHT:
+        if len(self.pending) >= MAX_IN_FLIGHT or self.in_flight_bytes >= MAX_IN_FLIGHT_BYTES:
             self._update_reading()
 
     async def _run(
@@ -179,6 +194,7 @@ class KafkaConnection(asyncio.Protocol):
             self.abort("internal error while handling a request", reason="handler_error")
             return
         finally:
+            self.in_flight_bytes -= slot.size
             self.broker.metrics.request_done(header.api_key, time.monotonic() - context.received_at)
         slot.done = True
         self._flush()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from streamhouse.storage.object_store import (
     ObjectInfo,
@@ -30,7 +30,9 @@ def open_object_store(url: str, **options: Any) -> ObjectStore:
     - ``s3://bucket/prefix``: S3ObjectStore (options: endpoint_url, region,
       path_style, max_concurrency, max_attempts); credentials and, when
       endpoint_url is not given, the endpoint come from the standard AWS chain
-      (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, profiles, instance roles).
+      (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, profiles, instance roles). The URL's
+      query may set ``region``, ``endpoint`` and ``path_style`` (true/false), e.g.
+      ``s3://bucket/prefix?region=eu-west-1&path_style=true``.
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -56,7 +58,30 @@ def open_object_store(url: str, **options: Any) -> ObjectStore:
             raise ValueError(f"s3:// URL needs a bucket: {url!r}")
         from streamhouse.storage.s3_store import S3ObjectStore
 
-        return S3ObjectStore(parts.netloc, unquote(parts.path.lstrip("/")), **options)
+        return S3ObjectStore(
+            parts.netloc, unquote(parts.path.lstrip("/")), **{**_s3_query_options(url), **options}
+        )
     raise ValueError(
         f"unknown object store scheme {scheme!r} in {url!r}; use file://, s3:// or memory://"
     )
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _s3_query_options(url: str) -> dict[str, Any]:
+    """S3 settings carried in the URL's query, so one --storage value says everything."""
+    options: dict[str, Any] = {}
+    for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if name == "region":
+            options["region"] = value
+        elif name == "endpoint":
+            options["endpoint_url"] = value
+        elif name == "path_style":
+            if value.lower() not in _TRUE | _FALSE:
+                raise ValueError(f"path_style must be true or false in {url!r}")
+            options["path_style"] = value.lower() in _TRUE
+        else:
+            raise ValueError(f"unknown s3:// URL option {name!r}; use region, endpoint, path_style")
+    return options

@@ -17,7 +17,7 @@ class StorageSettings:
     """Seal at once (end of the event-loop turn) while fewer than `max_uploads_in_flight`
     segments are in flight; `seal_ms` and `seal_bytes` apply only when the stores are busy.
     Lowest latency for the file store; off for S3, where every PUT is billed."""
-    cache_bytes: int = 256 * MiB
+    cache_bytes: int = 128 * MiB
     """Upper bound of record bytes kept in memory for reads (fresh segments and read ranges)."""
     max_uploads_in_flight: int = 4
     """Sealed segments uploaded concurrently; they are still committed in seal order."""
@@ -40,19 +40,23 @@ def defaults_for(store_url: str) -> StorageSettings:
     which keeps the one SQL transaction per segment well amortised.
 
     An S3 PUT costs tens of milliseconds and is billed per request, so a
-    segment is sealed after 200 ms or 16 MiB: at most ~5 PUTs/s per idle-ish
-    broker, ~16 MiB objects at full speed (S3 throughput per connection is
-    good at that size), and 8 uploads in flight hide PUT latency at high
-    rates while commits stay in seal order.
+    segment is sealed after 200 ms or 8 MiB: at most ~5 PUTs/s per idle-ish
+    broker, 8 MiB objects at full speed, and 8 uploads in flight hide PUT
+    latency at high rates while commits stay in seal order.
+
+    Memory: what is sealed but not committed (max_sealed_pending x seal_bytes)
+    plus the cache bound the broker's record bytes; both stay near 100 MiB so a
+    broker under full load keeps within a few hundred MB of RSS.
     """
     scheme = store_url.split("://", 1)[0].lower() if "://" in store_url else "file"
     if scheme in ("s3", "http", "https"):
         return StorageSettings(
-            seal_bytes=16 * MiB,
+            seal_bytes=8 * MiB,
             seal_ms=200.0,
             seal_when_idle=False,
             max_uploads_in_flight=8,
-            max_sealed_pending=32,
+            max_sealed_pending=12,
+            cache_bytes=96 * MiB,
         )
     if scheme == "memory":
         return StorageSettings(seal_bytes=4 * MiB, seal_ms=1.0)

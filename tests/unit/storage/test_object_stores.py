@@ -199,9 +199,20 @@ def test_open_object_store_understands_each_scheme(tmp_path: Path, monkeypatch: 
         True,
     )
     assert open_object_store("S3://b").prefix == ""  # type: ignore[attr-defined]
+    from_query = open_object_store("s3://b/p?region=eu-west-1&endpoint=http://h:9&path_style=yes")
+    assert isinstance(from_query, S3ObjectStore)
+    assert (from_query.region, from_query.endpoint_url, from_query.path_style) == (
+        "eu-west-1",
+        "http://h:9",
+        True,
+    )
 
 
-@pytest.mark.parametrize("url", ["gs://bucket", "ftp://x", "no-scheme", "file://", "s3:///p"])
+@pytest.mark.parametrize(
+    "url",
+    ["gs://bucket", "ftp://x", "no-scheme", "file://", "s3:///p", "s3://b?colour=red",
+     "s3://b?path_style=maybe"],
+)
 def test_open_object_store_rejects_unknown_urls(url: str) -> None:
     with pytest.raises(ValueError):
         open_object_store(url)
