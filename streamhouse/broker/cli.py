@@ -76,6 +76,12 @@ def _with_settings(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @_with_settings
 @click.option(
+    "--metrics-partition-series",
+    type=int,
+    envvar=_env("metrics_partition_series"),
+    help="Per-partition metric series at most (offsets; as many again for consumer lag) [1000].",
+)
+@click.option(
     "--set",
     "broker_configs",
     multiple=True,

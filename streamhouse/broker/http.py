@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streamhouse.broker.health import readiness_checks
+
 if TYPE_CHECKING:
     from streamhouse.broker.server import Broker
 
 log = logging.getLogger("streamhouse.http")
 
-READY_CHECK_TIMEOUT_S = 2.0
 MAX_REQUEST_HEAD = 8192
 
 
@@ -26,42 +27,29 @@ class HttpResponse:
     body: bytes
 
 
-_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    503: "Service Unavailable",
+}
 
 
 def _json(status: int, payload: object) -> HttpResponse:
     return HttpResponse(status, "application/json", json.dumps(payload).encode() + b"\n")
 
 
-async def _check(
-    name: str, probe: asyncio.Future[None] | asyncio.Task[None]
-) -> tuple[str, str | None]:
-    try:
-        await asyncio.wait_for(probe, READY_CHECK_TIMEOUT_S)
-        return name, None
-    except Exception as exc:
-        return name, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 async def readiness(broker: Broker) -> HttpResponse:
     """Ready when the metadata store and object store answer and the listener accepts."""
-    checks: list[tuple[str, str | None]] = []
-    if broker.metadata is not None and broker.objects is not None:
-        checks = list(
-            await asyncio.gather(
-                _check("metadata_store", asyncio.ensure_future(broker.metadata.ping())),
-                _check("object_store", asyncio.ensure_future(broker.objects.ping())),
-            )
-        )
-    listener_ok = broker.ready and broker.is_serving()
-    checks.append(("kafka_listener", None if listener_ok else "not accepting connections"))
-    failing = {name: why for name, why in checks if why is not None}
-    body = {
+    checks = await readiness_checks(broker)
+    failing = sorted(c.name for c in checks if not c.ok)
+    body: dict[str, object] = {
         "status": "ready" if not failing else "not ready",
-        "checks": {name: ("ok" if why is None else why) for name, why in checks},
+        "checks": {c.name: c.problem or "ok" for c in checks},
     }
     if failing:
-        body["failing"] = sorted(failing)
+        body["failing"] = failing
     return _json(200 if not failing else 503, body)
 
 
@@ -70,7 +58,7 @@ async def route(broker: Broker, method: str, path: str) -> HttpResponse:
     if method not in ("GET", "HEAD"):
         return _json(405, {"error": "only GET is supported"})
     if path == "/metrics":
-        broker.metrics.refresh(broker)
+        await broker.metrics.refresh(broker)
         return HttpResponse(200, CONTENT_TYPE_LATEST, generate_latest(broker.metrics.registry))
     if path == "/healthz":
         return _json(200, {"status": "alive", "node_id": broker.node_id})

@@ -84,7 +84,7 @@ class Broker:
         self.settings = settings
         self.node_id = settings.node_id
         self.handlers: dict[int, Handler] = dict(HANDLERS)
-        self.metrics = BrokerMetrics()
+        self.metrics = BrokerMetrics(settings.metrics_partition_series)
         self.metadata: MetadataStore | None = None
         self.objects: ObjectStore | None = None
         self.engine: StorageEngine | None = None
@@ -131,7 +131,9 @@ class Broker:
             if value is not None
         }
         storage_settings = dataclasses.replace(storage_settings, **overrides)
-        self.engine = StorageEngine(self.metadata, self.objects, storage_settings, self.node_id)
+        self.engine = StorageEngine(
+            self.metadata, self.objects, storage_settings, self.node_id, observer=self.metrics
+        )
         await self.engine.start()
         self.topics = TopicCache(self.metadata)
         await self.topics.reload()

@@ -41,6 +41,8 @@ class BrokerSettings:
     cache_bytes: int | None = None
     max_request_bytes: int = 100 * MiB
     idle_timeout_ms: int = 600_000
+    metrics_partition_series: int = 1000
+    """At most this many partitions get per-partition series (offsets, and as many for lag)."""
     broker_configs: dict[str, str] = field(default_factory=dict)
     """Static broker configs in Kafka's names (auto.create.topics.enable, num.partitions...)."""
 

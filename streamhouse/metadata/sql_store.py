@@ -677,6 +677,11 @@ class SQLMetadataStore(MetadataStore):
                 ProducerSnapshot(producer_id, epoch, last_seq, last_timestamp, txn_start))
         return snapshots
 
+    async def active_producer_count(self) -> int:
+        return int(await self._read(lambda tx: tx.fetchval(
+            "SELECT COUNT(DISTINCT producer_id) FROM producer_states"
+        )))
+
     # -- transactions ------------------------------------------------------------------
     async def get_transaction(self, transactional_id: str) -> TransactionRecord | None:
         row = await self._query(lambda tx: tx.fetchrow(

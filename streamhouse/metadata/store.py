@@ -243,6 +243,10 @@ class MetadataStore(abc.ABC):
     ) -> list[ProducerSnapshot]:
         """The producers with state on the partition, with their open transaction's start."""
 
+    @abc.abstractmethod
+    async def active_producer_count(self) -> int:
+        """How many producer ids have sequence state on some partition (not yet expired)."""
+
     # -- transactions ----------------------------------------------------------
     @abc.abstractmethod
     async def get_transaction(self, transactional_id: str) -> TransactionRecord | None: ...

@@ -79,6 +79,7 @@ MAGIC_OFFSET = 16
 CRC_OFFSET = 17
 ATTRIBUTES_OFFSET = 21
 MAX_TIMESTAMP_OFFSET = 35
+RECORD_COUNT_OFFSET = 57
 MIN_BATCH_LENGTH = BATCH_HEADER_SIZE - LOG_OVERHEAD
 CURRENT_MAGIC = 2
 NO_TIMESTAMP = -1
@@ -183,6 +184,11 @@ def read_batch_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> Batc
             f"need {BATCH_HEADER_SIZE}",
         )
     return BatchHeader(*_HEADER.unpack_from(buf, pos))
+
+
+def batch_record_count(buf: bytes | bytearray | memoryview, pos: int = 0) -> int:
+    """The record count of the v2 batch at `pos`, read from its header alone."""
+    return int(_INT32.unpack_from(buf, pos + RECORD_COUNT_OFFSET)[0])
 
 
 def records_magic(buf: bytes | bytearray | memoryview) -> int:

@@ -14,12 +14,13 @@ from collections import OrderedDict
 
 
 class SegmentCache:
-    __slots__ = ("capacity", "size", "hits", "misses", "_lru", "_starts")
+    __slots__ = ("capacity", "size", "hits", "hit_bytes", "misses", "_lru", "_starts")
 
     def __init__(self, capacity_bytes: int) -> None:
         self.capacity = capacity_bytes
         self.size = 0
         self.hits = 0
+        self.hit_bytes = 0
         self.misses = 0
         self._lru: OrderedDict[tuple[str, int], memoryview] = OrderedDict()
         self._starts: dict[str, list[int]] = {}
@@ -37,6 +38,7 @@ class SegmentCache:
                 if offset + length <= len(view):
                     self._lru.move_to_end(lru_key)
                     self.hits += 1
+                    self.hit_bytes += length
                     return view[offset : offset + length]
         self.misses += 1
         return None

@@ -15,7 +15,6 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from streamhouse.metadata.model import (
     BatchOutcome,
@@ -32,6 +31,7 @@ from streamhouse.storage.partitions import PartitionKey, PartitionView, Partitio
 from streamhouse.storage.read_path import ReadPath, ReadResult
 from streamhouse.storage.segment import SEGMENT_SUFFIX, SealedSegment
 from streamhouse.storage.settings import StorageSettings
+from streamhouse.storage.stats import NULL_OBSERVER, StorageObserver, StorageStats
 from streamhouse.storage.timestamps import max_timestamp_in_chunk, offset_for_timestamp_in_chunk
 from streamhouse.storage.wakeups import CommitNotifier
 from streamhouse.storage.write_path import AppendResult, WritePath
@@ -48,19 +48,6 @@ class StorageError(Exception):
     def __init__(self, error_code: StorageErrorCode, message: str = "") -> None:
         super().__init__(message or error_code.name)
         self.error_code = error_code
-
-
-@dataclass(frozen=True, slots=True)
-class StorageStats:
-    segments_committed: int
-    segments_failed: int
-    segments_in_flight: int
-    """Sealed, not yet committed or failed."""
-    object_reads: int
-    """Ranged GETs the read path issued (cache misses that reached the object store)."""
-    cache_bytes: int
-    cache_hits: int
-    cache_misses: int
 
 
 def _state(key: PartitionKey, view: PartitionView) -> PartitionState:
@@ -81,6 +68,7 @@ class StorageEngine:
         objects: ObjectStore,
         settings: StorageSettings,
         node_id: int,
+        observer: StorageObserver = NULL_OBSERVER,
     ) -> None:
         self.metadata = metadata
         self.objects = objects
@@ -89,8 +77,8 @@ class StorageEngine:
         self.cache = SegmentCache(settings.cache_bytes)
         self._views = PartitionViews(metadata, settings.tail_index_chunks)
         self._notifier = CommitNotifier()
-        self._reader = ReadPath(metadata, objects, self.cache, self._views)
-        self._writer = WritePath(metadata, objects, settings, node_id, self._on_commit)
+        self._reader = ReadPath(metadata, objects, self.cache, self._views, observer)
+        self._writer = WritePath(metadata, objects, settings, node_id, self._on_commit, observer)
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -348,10 +336,13 @@ class StorageEngine:
             segments_committed=self._writer.segments_committed,
             segments_failed=self._writer.segments_failed,
             segments_in_flight=len(self._writer.pending_object_keys),
+            open_segment_bytes=self._writer.open_segment_bytes,
             object_reads=self._reader.object_reads,
             cache_bytes=self.cache.size,
+            cache_capacity_bytes=self.cache.capacity,
             cache_hits=self.cache.hits,
             cache_misses=self.cache.misses,
+            cache_hit_bytes=self.cache.hit_bytes,
         )
 
     @property

@@ -15,6 +15,7 @@ branches on the backend:
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -54,6 +55,11 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise ObjectStoreError unless the store answers."""
+
+    async def probe(self, timeout_s: float) -> None:
+        """One quick reachability check (readiness probes): raise unless the store answers
+        within `timeout_s`. Unlike `ping`, a backend that retries does not retry here."""
+        await asyncio.wait_for(self.ping(), timeout_s)
 
     async def close(self) -> None:
         return None

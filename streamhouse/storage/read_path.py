@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ from streamhouse.storage.errors import StorageErrorCode
 from streamhouse.storage.object_store import ObjectNotFound, ObjectStore, ObjectStoreError
 from streamhouse.storage.partitions import PartitionView, PartitionViews
 from streamhouse.storage.segment import SealedSegment
+from streamhouse.storage.stats import NULL_OBSERVER, StorageObserver
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +68,13 @@ class ReadPath:
         objects: ObjectStore,
         cache: SegmentCache,
         views: PartitionViews,
+        observer: StorageObserver = NULL_OBSERVER,
     ) -> None:
         self._metadata = metadata
         self._objects = objects
         self._cache = cache
         self._views = views
+        self._observer = observer
         self._loading: dict[tuple[str, int, int], asyncio.Future[memoryview]] = {}
         self._prefetches: set[asyncio.Task[None]] = set()
         self.object_reads = 0
@@ -214,7 +218,13 @@ class ReadPath:
         self._loading[key] = future
         try:
             self.object_reads += 1
-            raw = await self._objects.get_range(*key)
+            began = time.monotonic()
+            try:
+                raw = await self._objects.get_range(*key)
+            except Exception:
+                self._observer.object_get(time.monotonic() - began, location.byte_length, True)
+                raise
+            self._observer.object_get(time.monotonic() - began, location.byte_length, False)
             data = memoryview(_verified_and_patched(location, raw, leader_epoch))
             self._cache.put(location.object_key, location.byte_start, data)
             future.set_result(data)

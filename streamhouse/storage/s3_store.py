@@ -264,6 +264,19 @@ class S3ObjectStore(ObjectStore):
         except ObjectNotFound as exc:
             raise ObjectStoreError(f"bucket {self.bucket!r} does not exist") from exc
 
+    async def probe(self, timeout_s: float) -> None:
+        """One HEAD of the bucket without retries, so an outage is reported at once."""
+        client = await self._get_client()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            raise ObjectStoreError(f"s3://{self.bucket}: {_code(exc) or _status(exc)}") from exc
+        except (TimeoutError, BotoCoreError, aiohttp.ClientError) as exc:
+            raise ObjectStoreError(
+                f"s3://{self.bucket} unreachable: {exc or type(exc).__name__}"
+            ) from exc
+
     async def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (tests and development; never implicit)."""
         try:

@@ -30,6 +30,7 @@ from streamhouse.storage.errors import StorageErrorCode
 from streamhouse.storage.object_store import ObjectStore
 from streamhouse.storage.segment import SealedSegment, SegmentBuilder, segment_object_key
 from streamhouse.storage.settings import StorageSettings
+from streamhouse.storage.stats import NULL_OBSERVER, SealReason, StorageObserver
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,14 @@ class WritePath:
         settings: StorageSettings,
         node_id: int,
         on_commit: CommitListener,
+        observer: StorageObserver = NULL_OBSERVER,
     ) -> None:
         self._metadata = metadata
         self._objects = objects
         self._settings = settings
         self._node_id = node_id
         self._on_commit = on_commit
+        self._observer = observer
         self._builder = SegmentBuilder()
         self._waiters: list[_Waiter] = []
         self._timer: asyncio.Handle | None = None
@@ -121,14 +124,16 @@ class WritePath:
         future: asyncio.Future[AppendResult] = loop.create_future()
         self._waiters.append(_Waiter(future, chunk_index, first, len(batches)))
         if self._builder.size >= self._settings.seal_bytes:
-            self.seal()
+            self.seal(SealReason.SIZE)
         elif self._timer is None:
             if self._idle():
                 # Group commit: appends of this event-loop turn share the segment, and
                 # the next one fills while the stores work on it.
-                self._timer = loop.call_soon(self.seal)
+                self._timer = loop.call_soon(self.seal, SealReason.IDLE)
             else:
-                self._timer = loop.call_later(self._settings.seal_ms / 1000.0, self.seal)
+                self._timer = loop.call_later(
+                    self._settings.seal_ms / 1000.0, self.seal, SealReason.AGE
+                )
         return await future
 
     def _idle(self) -> bool:
@@ -140,9 +145,13 @@ class WritePath:
 
     def _seal_if_idle(self) -> None:
         if self._builder and self._idle():
-            self.seal()
+            self.seal(SealReason.IDLE)
 
-    def seal(self) -> None:
+    @property
+    def open_segment_bytes(self) -> int:
+        return self._builder.size
+
+    def seal(self, reason: SealReason = SealReason.FLUSH) -> None:
         """Seal the open segment (if it holds anything) and start its upload."""
         if self._timer is not None:
             self._timer.cancel()
@@ -153,6 +162,15 @@ class WritePath:
         self._builder, self._waiters = SegmentBuilder(), []
         created_ms = int(time.time() * 1000)
         segment = builder.seal(segment_object_key(self._node_id, created_ms), created_ms)
+        log.debug(
+            "segment sealed key=%s bytes=%d chunks=%d appends=%d reason=%s",
+            segment.object_key,
+            len(segment.buffer),
+            len(segment.chunks),
+            len(waiters),
+            reason.value,
+        )
+        self._observer.segment_sealed(reason, len(segment.buffer))
         self.pending_object_keys.add(segment.object_key)
         loop = asyncio.get_running_loop()
         sealed = _Sealed(segment, waiters, loop.create_future(), loop.create_future())
@@ -163,17 +181,22 @@ class WritePath:
 
     async def flush(self) -> None:
         """Seal now and wait until every sealed segment is committed or failed."""
-        self.seal()
+        self.seal(SealReason.FLUSH)
         while self._in_flight:
             await asyncio.gather(*self._in_flight)
 
     async def _upload(self, sealed: _Sealed) -> None:
         """PUT the segment, hand it to the committer, and wait until it is answered."""
+        size = len(sealed.segment.buffer)
+        began = time.monotonic()
         try:
             async with self._upload_slots:
+                began = time.monotonic()
                 await self._objects.put(sealed.segment.object_key, sealed.segment.buffer)
+            self._observer.object_put(time.monotonic() - began, size, False)
             sealed.uploaded.set_result(None)
         except Exception as exc:
+            self._observer.object_put(time.monotonic() - began, size, True)
             sealed.uploaded.set_result(exc)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.get_running_loop().create_task(self._commit_loop())
@@ -199,13 +222,16 @@ class WritePath:
                     ready.append(sealed)
             if not ready:
                 continue
+            began = time.monotonic()
             try:
                 commits = [sealed.segment.to_commit() for sealed in ready]
                 results = await self._metadata.commit_segments(commits)
             except Exception as exc:
+                self._observer.metadata_commit(time.monotonic() - began, True)
                 for sealed in ready:
                     self._fail(sealed, exc)
                 continue
+            self._observer.metadata_commit(time.monotonic() - began, False)
             for sealed, result in zip(ready, results, strict=True):
                 self._succeed(sealed, result)
 

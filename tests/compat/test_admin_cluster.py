@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from streamhouse.protocol.errors import ErrorCode
@@ -24,26 +23,18 @@ from streamhouse.protocol.messages import (
     IncrementalAlterConfigsRequest,
 )
 from tests.support.broker import BrokerProcess
+from tests.support.postgres import admin_sql
 from tests.support.raw_client import kafka_call
 
-POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOPIC, BROKER = 2, 4
 SET, DELETE = 0, 1
 DYNAMIC_TOPIC, DYNAMIC_BROKER, DYNAMIC_DEFAULT, DEFAULT = 1, 2, 3, 5
 
 
-async def _admin_sql(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BrokerProcess, ...]]:
     database = f"streamhouse_admin_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin_sql(f'CREATE DATABASE "{database}"'))
+    asyncio.run(admin_sql(f'CREATE DATABASE "{database}"'))
     root: Path = tmp_path_factory.mktemp("cluster")
     shared = [
         "--metadata", f"postgresql://postgres@127.0.0.1:5432/{database}",
@@ -59,7 +50,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BrokerPr
     finally:
         for broker in brokers:
             broker.stop()
-        asyncio.run(_admin_sql(f'DROP DATABASE "{database}" WITH (FORCE)'))
+        asyncio.run(admin_sql(f'DROP DATABASE "{database}" WITH (FORCE)'))
 
 
 def describe(broker: BrokerProcess, resource_type: int, name: str, *keys: str) -> Any:

@@ -105,6 +105,7 @@ class GroupCoordinator:
         self.live_brokers: list[BrokerInfo] = []
         self.offset_commits = 0
         self.rebalances_total = 0
+        self._logged_rebalances: dict[str, int] = {}
         """Rebalances (classic) and target assignments (consumer) of groups gone since start."""
 
     # -- life cycle ----------------------------------------------------------------------
@@ -182,6 +183,16 @@ class GroupCoordinator:
 
     def _settle(self, group: Group) -> None:
         """Deliver parked answers and re-arm the group's timer after any change."""
+        if group.rebalances != self._logged_rebalances.get(group.group_id, 0):
+            self._logged_rebalances[group.group_id] = group.rebalances
+            log.info(
+                "group rebalance group=%s protocol=%s state=%s members=%d rebalances=%d",
+                group.group_id,
+                "classic" if isinstance(group, ClassicGroup) else "consumer",
+                _state_name(group),
+                len(group.members),
+                group.rebalances,
+            )
         if isinstance(group, ClassicGroup):
             outbox, group.outbox = group.outbox, []
             for parked in outbox:
@@ -479,6 +490,7 @@ class GroupCoordinator:
 
     def _forget(self, group: Group) -> None:
         self.rebalances_total += group.rebalances
+        self._logged_rebalances.pop(group.group_id, None)
         self.groups.pop(group.group_id, None)
         self._saved_versions.pop(group.group_id, None)
         handle = self._timers.pop(group.group_id, None)

@@ -255,6 +255,7 @@ async def delete_topic(broker: Broker, topic: TopicMetadata) -> None:
     await broker.metadata.delete_topic(topic.topic_id)
     broker.engine.forget_topic(topic.topic_id)
     broker.topics.forget(topic)
+    broker.metrics.forget_topic(topic.name)
     log.info(
         "topic deleted name=%s topic_id=%s partitions=%s",
         topic.name,

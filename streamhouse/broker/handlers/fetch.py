@@ -113,9 +113,22 @@ async def _read_all(
                 records=result.batches,
             )
         )
-        if size:
-            ctx.broker.metrics.fetched(item.topic.name, size)
     return answers, total, any_error
+
+
+def _count_sent(
+    ctx: RequestContext, wanted: list[_Wanted], answers: list[FetchResponse.PartitionData]
+) -> None:
+    """Records and bytes out, per topic, of the answer actually sent."""
+    metrics = ctx.broker.metrics
+    for item, answer in zip(wanted, answers, strict=True):
+        batches = answer.records
+        if item.topic is not None and batches and isinstance(batches, list):
+            metrics.fetched(
+                item.topic.name,
+                sum(rec.batch_record_count(b) for b in batches),
+                sum(len(b) for b in batches),
+            )
 
 
 async def _aborted_transactions(
@@ -179,10 +192,13 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
             if item.topic is not None
         }
         ctx.broker.metrics.long_poll_started()
+        began = time.monotonic()
         woken = await engine.wait_for_data(positions, remaining_s)
+        ctx.broker.metrics.long_poll_finished(time.monotonic() - began, woken)
         if not woken:
             answers, total, any_error = await _read_all(ctx, wanted, max_bytes, read_committed)
             break
+    _count_sent(ctx, wanted, answers)
     return FetchResponse(
         error_code=ErrorCode.NONE,
         session_id=NO_SESSION,

@@ -11,6 +11,7 @@ import pytest
 from streamhouse.metadata import MetadataStore
 from streamhouse.storage import ObjectStore
 from streamhouse.storage.engine import StorageEngine
+from streamhouse.storage.file_store import FileObjectStore
 from streamhouse.storage.settings import StorageSettings
 from tests.support.fixtures import TEST_BUCKET
 from tests.support.seaweedfs import SeaweedFS
@@ -92,3 +93,13 @@ def metadata(stores: tuple[MetadataStore, ObjectStore]) -> MetadataStore:
 @pytest.fixture
 def objects(stores: tuple[MetadataStore, ObjectStore]) -> ObjectStore:
     return stores[1]
+
+
+@pytest.fixture
+async def file_metadata(tmp_path) -> AsyncIterator[tuple[MetadataStore, FileObjectStore]]:
+    from streamhouse.metadata import open_metadata_store
+
+    (tmp_path / "objects").mkdir()
+    metadata = await open_metadata_store(f"sqlite://{tmp_path / 'meta.db'}")
+    yield metadata, FileObjectStore(tmp_path / "objects")
+    await metadata.close()

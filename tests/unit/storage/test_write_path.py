@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
-
-from streamhouse.metadata import MetadataStore
 from streamhouse.storage import ObjectStore, ObjectStoreError
 from streamhouse.storage.engine import StorageEngine
 from streamhouse.storage.errors import StorageErrorCode
-from streamhouse.storage.file_store import FileObjectStore
 from streamhouse.storage.settings import StorageSettings
 from tests.unit.storage.support import make_batch, values_of
 
@@ -51,16 +46,6 @@ class FirstPutHeldBack(ObjectStore):
 
     async def ping(self) -> None:
         await self.inner.ping()
-
-
-@pytest.fixture
-async def file_metadata(tmp_path) -> AsyncIterator[tuple[MetadataStore, FileObjectStore]]:
-    from streamhouse.metadata import open_metadata_store
-
-    (tmp_path / "objects").mkdir()
-    metadata = await open_metadata_store(f"sqlite://{tmp_path / 'meta.db'}")
-    yield metadata, FileObjectStore(tmp_path / "objects")
-    await metadata.close()
 
 
 async def two_appends(engine: StorageEngine, topic_id: uuid.UUID):
