@@ -56,6 +56,11 @@ SETTINGS: list[tuple[str, Any, str]] = [
     ("cache_bytes", int, "Bytes of record data cached for reads [store default]."),
     ("max_request_bytes", int, "Largest request accepted [104857600]."),
     ("idle_timeout_ms", int, "Close connections idle this long [600000]."),
+    (
+        "metrics_partition_series",
+        int,
+        "Per-partition metric series at most (offsets; as many again for consumer lag) [1000].",
+    ),
 ]
 
 
@@ -75,12 +80,6 @@ def _with_settings(command: Callable[..., Any]) -> Callable[..., Any]:
     help="TOML file with any of these settings.",
 )
 @_with_settings
-@click.option(
-    "--metrics-partition-series",
-    type=int,
-    envvar=_env("metrics_partition_series"),
-    help="Per-partition metric series at most (offsets; as many again for consumer lag) [1000].",
-)
 @click.option(
     "--set",
     "broker_configs",
