@@ -16,7 +16,7 @@ import functools
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -65,27 +65,31 @@ def make_blob(codec: int = 0) -> tuple[bytes, int]:
     return b"".join(batches), offset
 
 
-ROUNDS = 5
+ROUNDS = 7
+PEERS = (("kafka-python", kafka_python_records), ("aiokafka", aiokafka_records))
 
 
-def rate(operation: Callable[[], object], seconds: float) -> float:
-    """Calls of `operation` per second: the best of ROUNDS rounds within about `seconds`.
+def rates(operations: Sequence[Callable[[], object]], seconds: float) -> list[float]:
+    """Calls per second of each operation: the best of ROUNDS interleaved rounds.
 
-    The best round is the figure least disturbed by other work on the machine.
+    Interleaving puts every contender under the same machine load, and the best
+    round is the figure least disturbed by other work on a shared machine.
     """
-    operation()
-    best = 0.0
+    best = [0.0] * len(operations)
+    slice_seconds = seconds / ROUNDS
+    for operation in operations:
+        operation()
     for _ in range(ROUNDS):
-        calls = 0
-        start = time.perf_counter()
-        deadline = start + seconds / ROUNDS
-        while True:
-            operation()
-            calls += 1
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        best = max(best, calls / (now - start))
+        for i, operation in enumerate(operations):
+            calls = 0
+            start = time.perf_counter()
+            while True:
+                operation()
+                calls += 1
+                now = time.perf_counter()
+                if now - start >= slice_seconds:
+                    break
+            best[i] = max(best[i], calls / (now - start))
     return best
 
 
@@ -125,12 +129,15 @@ def main() -> None:
     )
 
     print("\niter_batches + validate_batch (header walk + CRC32C, no record decode)")
-    walks = rate(lambda: walk_and_validate(view), seconds)
+    walks, *peers = rates(
+        [lambda: walk_and_validate(view)]
+        + [client_validate(module, batches) for _, module in PEERS],
+        seconds,
+    )
     print(
         f"  streamhouse   {walks * len(blob) / 1e6:9.0f} MB/s  {walks * records / 1e6:7.2f} M rec/s"
     )
-    for name, module in (("kafka-python", kafka_python_records), ("aiokafka", aiokafka_records)):
-        peer = rate(client_validate(module, batches), seconds)
+    for (name, _), peer in zip(PEERS, peers, strict=True):
         print(
             f"  {name:<13} {peer * len(blob) / 1e6:9.0f} MB/s  {peer * records / 1e6:7.2f} M rec/s"
             f"  (validate_crc only; streamhouse x{walks / peer:.1f})"
@@ -145,22 +152,26 @@ def main() -> None:
         for pos in positions:
             patch_batch(buf, pos, 123_456_789 + pos, 7)
 
-    patches = rate(patch_all, seconds) * len(positions)
+    (patches,) = rates([patch_all], seconds)
+    patches *= len(positions)
     print(f"\npatch_batch: {patches / 1e6:.2f} M batches/s")
 
     print("\ndecode_batch, one ~16 KiB batch (records/s); peers iterate the same batch")
     per_batch = records_per_batch()
     for codec in CompressionType:
         sample = encode_batch(make_records(per_batch), compression=codec)
-        ours = rate(functools.partial(decode_batch, sample), seconds) * per_batch
+        ours, *peers = (
+            per_second * per_batch
+            for per_second in rates(
+                [functools.partial(decode_batch, sample)]
+                + [client_decode(module, bytearray(sample)) for _, module in PEERS],
+                seconds,
+            )
+        )
         line = (
             f"  {codec.name.lower():<7} {len(sample):6d} B  streamhouse {ours / 1e6:5.2f} M rec/s"
         )
-        for name, module in (
-            ("kafka-python", kafka_python_records),
-            ("aiokafka", aiokafka_records),
-        ):
-            peer = rate(client_decode(module, bytearray(sample)), seconds) * per_batch
+        for (name, _), peer in zip(PEERS, peers, strict=True):
             line += f"  {name} {peer / 1e6:5.2f} (x{ours / peer:.2f})"
         print(line)
 

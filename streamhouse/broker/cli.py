@@ -33,40 +33,96 @@ def _parse_broker_configs(
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              envvar=_env("config"), help="TOML file with any of these settings.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar=_env("config"),
+    help="TOML file with any of these settings.",
+)
 @click.option("--listen", envvar=_env("listen"), help="Kafka listener HOST:PORT [0.0.0.0:9092].")
-@click.option("--advertise", envvar=_env("advertise"),
-              help="HOST:PORT clients are told to connect to [derived from --listen].")
-@click.option("--data-dir", envvar=_env("data_dir"),
-              help="Directory of the embedded metadata and object store [./streamhouse-data].")
-@click.option("--metadata", envvar=_env("metadata"),
-              help="Metadata store URL: sqlite:///PATH or postgresql://... [SQLite in data dir].")
-@click.option("--storage", envvar=_env("storage"),
-              help="Object store URL: file://DIR, s3://BUCKET/PREFIX or memory:// [file in data dir].")
-@click.option("--http", envvar=_env("http"),
-              help="HTTP listener for /metrics /healthz /readyz, or 'off' [0.0.0.0:9644].")
+@click.option(
+    "--advertise",
+    envvar=_env("advertise"),
+    help="HOST:PORT clients are told to connect to [derived from --listen].",
+)
+@click.option(
+    "--data-dir",
+    envvar=_env("data_dir"),
+    help="Directory of the embedded metadata and object store [./streamhouse-data].",
+)
+@click.option(
+    "--metadata",
+    envvar=_env("metadata"),
+    help="Metadata store URL: sqlite:///PATH or postgresql://... [SQLite in data dir].",
+)
+@click.option(
+    "--storage",
+    envvar=_env("storage"),
+    help="Object store URL: file://DIR, s3://BUCKET/PREFIX or memory:// [file in data dir].",
+)
+@click.option(
+    "--http",
+    envvar=_env("http"),
+    help="HTTP listener for /metrics /healthz /readyz, or 'off' [0.0.0.0:9644].",
+)
 @click.option("--node-id", type=int, envvar=_env("node_id"), help="This broker's node id [0].")
-@click.option("--cluster-id", envvar=_env("cluster_id"),
-              help="Cluster id; generated on first start when not given.")
+@click.option(
+    "--cluster-id",
+    envvar=_env("cluster_id"),
+    help="Cluster id; generated on first start when not given.",
+)
 @click.option("--rack", envvar=_env("rack"), help="Rack (availability zone) reported to clients.")
-@click.option("--log-level", envvar=_env("log_level"),
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-              help="Log level [INFO].")
-@click.option("--log-format", envvar=_env("log_format"), type=click.Choice(["kv", "json"]),
-              help="Log line format: key=value or JSON [kv].")
-@click.option("--seal-bytes", type=int, envvar=_env("seal_bytes"),
-              help="Seal the open segment at this many bytes [store default].")
-@click.option("--seal-ms", type=int, envvar=_env("seal_ms"),
-              help="Seal the open segment at this age in ms [store default].")
-@click.option("--cache-bytes", type=int, envvar=_env("cache_bytes"),
-              help="Bytes of record data cached for reads [store default].")
-@click.option("--max-request-bytes", type=int, envvar=_env("max_request_bytes"),
-              help="Largest request accepted [104857600].")
-@click.option("--idle-timeout-ms", type=int, envvar=_env("idle_timeout_ms"),
-              help="Close connections idle this long [600000].")
-@click.option("--set", "broker_configs", multiple=True, callback=_parse_broker_configs,
-              metavar="NAME=VALUE", help="A Kafka broker config, e.g. --set num.partitions=3.")
+@click.option(
+    "--log-level",
+    envvar=_env("log_level"),
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Log level [INFO].",
+)
+@click.option(
+    "--log-format",
+    envvar=_env("log_format"),
+    type=click.Choice(["kv", "json"]),
+    help="Log line format: key=value or JSON [kv].",
+)
+@click.option(
+    "--seal-bytes",
+    type=int,
+    envvar=_env("seal_bytes"),
+    help="Seal the open segment at this many bytes [store default].",
+)
+@click.option(
+    "--seal-ms",
+    type=int,
+    envvar=_env("seal_ms"),
+    help="Seal the open segment at this age in ms [store default].",
+)
+@click.option(
+    "--cache-bytes",
+    type=int,
+    envvar=_env("cache_bytes"),
+    help="Bytes of record data cached for reads [store default].",
+)
+@click.option(
+    "--max-request-bytes",
+    type=int,
+    envvar=_env("max_request_bytes"),
+    help="Largest request accepted [104857600].",
+)
+@click.option(
+    "--idle-timeout-ms",
+    type=int,
+    envvar=_env("idle_timeout_ms"),
+    help="Close connections idle this long [600000].",
+)
+@click.option(
+    "--set",
+    "broker_configs",
+    multiple=True,
+    callback=_parse_broker_configs,
+    metavar="NAME=VALUE",
+    help="A Kafka broker config, e.g. --set num.partitions=3.",
+)
 def main(config_file: str | None, **options: Any) -> None:
     """Run a StreamHouse broker: a Kafka-compatible broker over object storage and SQL."""
     try:

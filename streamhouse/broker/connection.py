@@ -156,7 +156,9 @@ class KafkaConnection(asyncio.Protocol):
         if len(self.pending) >= MAX_IN_FLIGHT:
             self._update_reading()
 
-    async def _run(self, slot: _Pending, handler: Handler, context: RequestContext, request: Any) -> None:
+    async def _run(
+        self, slot: _Pending, handler: Handler, context: RequestContext, request: Any
+    ) -> None:
         header = slot.header
         try:
             response = await handler(context, request)

@@ -33,7 +33,9 @@ def _json(status: int, payload: object) -> HttpResponse:
     return HttpResponse(status, "application/json", json.dumps(payload).encode() + b"\n")
 
 
-async def _check(name: str, probe: asyncio.Future[None] | asyncio.Task[None]) -> tuple[str, str | None]:
+async def _check(
+    name: str, probe: asyncio.Future[None] | asyncio.Task[None]
+) -> tuple[str, str | None]:
     try:
         await asyncio.wait_for(probe, READY_CHECK_TIMEOUT_S)
         return name, None
@@ -74,10 +76,14 @@ async def route(broker: Broker, method: str, path: str) -> HttpResponse:
         return _json(200, {"status": "alive", "node_id": broker.node_id})
     if path == "/readyz":
         return await readiness(broker)
-    return _json(404, {"error": f"no such path {path}", "paths": ["/metrics", "/healthz", "/readyz"]})
+    return _json(
+        404, {"error": f"no such path {path}", "paths": ["/metrics", "/healthz", "/readyz"]}
+    )
 
 
-async def _serve(broker: Broker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _serve(
+    broker: Broker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         request_line = head.split(b"\r\n", 1)[0].decode("latin-1")

@@ -6,7 +6,23 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streamhouse.protocol.api_keys import ApiKey
 
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+)
 
 
 def api_name(api_key: int) -> str:
@@ -53,10 +69,16 @@ class BrokerMetrics:
             "streamhouse_records_in_total", "Records appended, by topic.", ["topic"], registry=r
         )
         self.bytes_in = Counter(
-            "streamhouse_bytes_in_total", "Record batch bytes appended, by topic.", ["topic"], registry=r
+            "streamhouse_bytes_in_total",
+            "Record batch bytes appended, by topic.",
+            ["topic"],
+            registry=r,
         )
         self.bytes_out = Counter(
-            "streamhouse_bytes_out_total", "Record batch bytes fetched, by topic.", ["topic"], registry=r
+            "streamhouse_bytes_out_total",
+            "Record batch bytes fetched, by topic.",
+            ["topic"],
+            registry=r,
         )
         self.produce_errors = Counter(
             "streamhouse_produce_rejected_total",

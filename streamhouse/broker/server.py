@@ -258,10 +258,16 @@ class Broker:
         self.metrics.connection_closed(reason)
 
     def supports(self, api_key: int, api_version: int) -> bool:
-        versions = SUPPORTED_VERSIONS.get(ApiKey(api_key)) if api_key in ApiKey._value2member_map_ else None
+        versions = (
+            SUPPORTED_VERSIONS.get(ApiKey(api_key))
+            if api_key in ApiKey._value2member_map_
+            else None
+        )
         return versions is not None and versions[0] <= api_version <= versions[1]
 
-    def unsupported_version_response(self, header: RequestHeader) -> tuple[RequestHeader, Any] | None:
+    def unsupported_version_response(
+        self, header: RequestHeader
+    ) -> tuple[RequestHeader, Any] | None:
         if header.api_key == ApiKey.API_VERSIONS:
             from streamhouse.broker.handlers.api_versions import unsupported_version_response
 

@@ -91,7 +91,9 @@ def _coerce(name: str, value: Any) -> Any:
     return str(value)
 
 
-def load_settings(cli_values: dict[str, Any], config_file: str | Path | None = None) -> BrokerSettings:
+def load_settings(
+    cli_values: dict[str, Any], config_file: str | Path | None = None
+) -> BrokerSettings:
     """Merge settings: CLI (or its STREAMHOUSE_* environment variable) > TOML file > defaults.
 
     `cli_values` holds None for options that were not given on the command line
@@ -110,7 +112,10 @@ def load_settings(cli_values: dict[str, Any], config_file: str | Path | None = N
                 raise ValueError(f"{config_file}: unknown setting {key!r}")
             file_values[name] = value
     merged: dict[str, Any] = {}
-    for name, value in {**file_values, **{k: v for k, v in cli_values.items() if v is not None}}.items():
+    for name, value in {
+        **file_values,
+        **{k: v for k, v in cli_values.items() if v is not None},
+    }.items():
         merged[name] = _coerce(name, value)
     if "broker_configs" in cli_values and cli_values["broker_configs"]:
         merged["broker_configs"] = {

@@ -22,7 +22,7 @@ def topic_name_problem(name: str | None) -> str | None:
     if not name:
         return "Topic name is illegal, it can't be empty"
     if name in (".", ".."):
-        return "Topic name cannot be \".\" or \"..\""
+        return 'Topic name cannot be "." or ".."'
     if len(name) > MAX_TOPIC_NAME_LENGTH:
         return f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters"
     if not _LEGAL_TOPIC_NAME.match(name):

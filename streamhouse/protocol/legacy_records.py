@@ -21,18 +21,18 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from streamhouse.protocol.compression import (
+from streamhouse.protocol.compression import compress, decompress, lz4_frame_for_v0
+from streamhouse.protocol.records import (
     CORRUPT_MESSAGE,
     DEFAULT_MAX_DECOMPRESSED_SIZE,
     INVALID_RECORD,
+    NO_TIMESTAMP,
     UNSUPPORTED_COMPRESSION_TYPE,
     CompressionType,
+    Record,
     RecordsError,
-    compress,
-    decompress,
-    lz4_frame_for_v0,
+    encode_batch,
 )
-from streamhouse.protocol.records import NO_TIMESTAMP, Record, encode_batch
 
 __all__ = ["LegacyMessage", "decode_message_set", "encode_message_set", "upconvert_message_set"]
 

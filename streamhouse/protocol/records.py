@@ -48,6 +48,7 @@ from streamhouse.protocol.compression import (
 __all__ = [
     "BATCH_HEADER_SIZE",
     "CORRUPT_MESSAGE",
+    "DEFAULT_MAX_DECOMPRESSED_SIZE",
     "INVALID_RECORD",
     "LOG_OVERHEAD",
     "NO_TIMESTAMP",

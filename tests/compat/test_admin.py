@@ -30,6 +30,7 @@ from kafka import errors as kafka_errors
 from kafka.admin import ConfigResource as KPConfigResource
 from kafka.admin import ConfigResourceType as KPConfigResourceType
 from kafka.admin import KafkaAdminClient
+
 from streamhouse.protocol.codec import decode_response, encode_request
 from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.messages import (
@@ -38,7 +39,6 @@ from streamhouse.protocol.messages import (
     DescribeConfigsRequest,
     IncrementalAlterConfigsRequest,
 )
-
 from tests.support.broker import BrokerProcess
 
 TIMEOUT_S = 15

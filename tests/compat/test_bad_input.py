@@ -58,7 +58,9 @@ def _assert_still_serving(broker: BrokerProcess, topic: str) -> None:
         pytest.param(struct.pack(">ihhi", 8, 3, 12, 7), id="truncated-header"),
     ],
 )
-def test_bad_bytes_close_only_that_connection(broker: BrokerProcess, topic_name: str, payload: bytes) -> None:
+def test_bad_bytes_close_only_that_connection(
+    broker: BrokerProcess, topic_name: str, payload: bytes
+) -> None:
     bystander = _connect(broker)
     sock = _connect(broker)
     sock.sendall(payload)
@@ -73,7 +75,9 @@ def test_bad_bytes_close_only_that_connection(broker: BrokerProcess, topic_name:
     assert "closing connection" in broker.new_log()
 
 
-def test_truncated_frame_then_disconnect_leaves_broker_healthy(broker: BrokerProcess, topic_name: str) -> None:
+def test_truncated_frame_then_disconnect_leaves_broker_healthy(
+    broker: BrokerProcess, topic_name: str
+) -> None:
     frame = encode_request(MetadataRequest(topics=[]), 1, 1, "half")
     sock = _connect(broker)
     sock.sendall(frame[: len(frame) // 2])

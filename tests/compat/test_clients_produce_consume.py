@@ -22,14 +22,22 @@ def create_topic(broker: BrokerProcess, name: str, partitions: int = 1) -> None:
     futures[name].result(timeout=15)
 
 
-def confluent_consume(broker: BrokerProcess, topic: str, count: int, partitions: int = 1,
-                      timeout_s: float = 30.0, **config: object) -> list:
-    consumer = Consumer({
-        "bootstrap.servers": broker.bootstrap,
-        "group.id": f"reader-{topic}",
-        "enable.auto.commit": False,
-        **config,
-    })
+def confluent_consume(
+    broker: BrokerProcess,
+    topic: str,
+    count: int,
+    partitions: int = 1,
+    timeout_s: float = 30.0,
+    **config: object,
+) -> list:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": f"reader-{topic}",
+            "enable.auto.commit": False,
+            **config,
+        }
+    )
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     messages = []
     deadline = time.monotonic() + timeout_s
@@ -46,13 +54,17 @@ def confluent_consume(broker: BrokerProcess, topic: str, count: int, partitions:
 
 
 @pytest.mark.parametrize("codec", CODECS)
-def test_confluent_kafka_round_trip_with_each_codec(broker: BrokerProcess, topic_name: str, codec: str) -> None:
+def test_confluent_kafka_round_trip_with_each_codec(
+    broker: BrokerProcess, topic_name: str, codec: str
+) -> None:
     create_topic(broker, topic_name)
-    producer = Producer({
-        "bootstrap.servers": broker.bootstrap,
-        "compression.type": codec,
-        "linger.ms": 5,
-    })
+    producer = Producer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "compression.type": codec,
+            "linger.ms": 5,
+        }
+    )
     sent = [(f"key-{i}".encode(), f"value-{i}-{codec}".encode() * 10) for i in range(500)]
     for key, value in sent:
         producer.produce(topic_name, value=value, key=key, headers=[("h", key)])
@@ -64,21 +76,34 @@ def test_confluent_kafka_round_trip_with_each_codec(broker: BrokerProcess, topic
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd", None])
-def test_kafka_python_round_trip_with_each_codec(broker: BrokerProcess, topic_name: str, codec: str | None) -> None:
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, compression_type=codec, linger_ms=5)
-    futures = [producer.send(topic_name, key=b"k%d" % i, value=b"v%d" % i, headers=[("n", b"%d" % i)])
-               for i in range(200)]
+def test_kafka_python_round_trip_with_each_codec(
+    broker: BrokerProcess, topic_name: str, codec: str | None
+) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=broker.bootstrap, compression_type=codec, linger_ms=5
+    )
+    futures = [
+        producer.send(topic_name, key=b"k%d" % i, value=b"v%d" % i, headers=[("n", b"%d" % i)])
+        for i in range(200)
+    ]
     offsets = [f.get(timeout=30).offset for f in futures]
     producer.close()
     assert offsets == list(range(200))
-    consumer = KafkaConsumer(topic_name, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
-                             consumer_timeout_ms=5000, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        topic_name,
+        bootstrap_servers=broker.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+        enable_auto_commit=False,
+    )
     got = [(m.key, m.value, m.headers) for m in consumer]
     consumer.close()
     assert got == [(b"k%d" % i, b"v%d" % i, [("n", b"%d" % i)]) for i in range(200)]
 
 
-def test_null_and_empty_values_keys_and_timestamps_survive(broker: BrokerProcess, topic_name: str) -> None:
+def test_null_and_empty_values_keys_and_timestamps_survive(
+    broker: BrokerProcess, topic_name: str
+) -> None:
     create_topic(broker, topic_name)
     producer = Producer({"bootstrap.servers": broker.bootstrap})
     stamps = [1_600_000_000_000 + i for i in range(4)]
@@ -88,7 +113,12 @@ def test_null_and_empty_values_keys_and_timestamps_survive(broker: BrokerProcess
     producer.produce(topic_name, value=b"y", timestamp=stamps[3])
     assert producer.flush(30) == 0
     got = confluent_consume(broker, topic_name, 4)
-    assert [(m.key(), m.value()) for m in got] == [(b"tombstone", None), (None, b""), (b"", b"x"), (None, b"y")]
+    assert [(m.key(), m.value()) for m in got] == [
+        (b"tombstone", None),
+        (None, b""),
+        (b"", b"x"),
+        (None, b"y"),
+    ]
     assert [m.timestamp()[1] for m in got] == stamps
 
 
@@ -96,20 +126,25 @@ def test_one_mebibyte_record(broker: BrokerProcess, topic_name: str) -> None:
     create_topic(broker, topic_name)
     big = bytes(range(256)) * 4096  # 1 MiB
     producer = Producer({"bootstrap.servers": broker.bootstrap, "message.max.bytes": 2_000_000})
-    producer.produce(topic_name, value=big[: 1_000_000])
+    producer.produce(topic_name, value=big[:1_000_000])
     assert producer.flush(30) == 0
     got = confluent_consume(broker, topic_name, 1, **{"fetch.max.bytes": 2_000_000})
-    assert got[0].value() == big[: 1_000_000]
+    assert got[0].value() == big[:1_000_000]
 
 
-def test_record_larger_than_max_message_bytes_is_refused(broker: BrokerProcess, topic_name: str) -> None:
+def test_record_larger_than_max_message_bytes_is_refused(
+    broker: BrokerProcess, topic_name: str
+) -> None:
     create_topic(broker, topic_name)
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, max_request_size=3_000_000)
     future = producer.send(topic_name, value=b"x" * 2_000_000)
     with pytest.raises(Exception) as excinfo:
         future.get(timeout=30)
     producer.close()
-    assert "MessageSizeTooLarge" in type(excinfo.value).__name__ or "TOO_LARGE" in str(excinfo.value).upper()
+    assert (
+        "MessageSizeTooLarge" in type(excinfo.value).__name__
+        or "TOO_LARGE" in str(excinfo.value).upper()
+    )
 
 
 def test_keyed_records_keep_their_partition_and_order_across_32_partitions(
@@ -124,7 +159,9 @@ def test_keyed_records_keep_their_partition_and_order_across_32_partitions(
         delivered.setdefault(msg.key(), set()).add(msg.partition())
 
     for i in range(2000):
-        producer.produce(topic_name, key=b"user-%d" % (i % 50), value=b"%d" % i, on_delivery=on_delivery)
+        producer.produce(
+            topic_name, key=b"user-%d" % (i % 50), value=b"%d" % i, on_delivery=on_delivery
+        )
     assert producer.flush(30) == 0
     assert all(len(parts) == 1 for parts in delivered.values())
     assert len({p for parts in delivered.values() for p in parts}) > 16
@@ -149,8 +186,12 @@ def test_aiokafka_producer_and_consumer(broker: BrokerProcess, topic_name: str) 
             await producer.flush()
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(topic_name, bootstrap_servers=broker.bootstrap,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            topic_name,
+            bootstrap_servers=broker.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         got = []
         try:
@@ -168,8 +209,9 @@ def test_aiokafka_producer_and_consumer(broker: BrokerProcess, topic_name: str) 
 
 def test_one_client_produces_while_another_consumes(broker: BrokerProcess, topic_name: str) -> None:
     create_topic(broker, topic_name, partitions=4)
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "live",
-                         "fetch.wait.max.ms": 500})
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": "live", "fetch.wait.max.ms": 500}
+    )
     consumer.assign([TopicPartition(topic_name, p, 0) for p in range(4)])
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
     got: list[bytes] = []
@@ -201,7 +243,9 @@ def test_list_offsets_by_time_earliest_and_latest(broker: BrokerProcess, topic_n
     try:
         found = consumer.offsets_for_times([TopicPartition(topic_name, 0, base + 4500)], timeout=10)
         assert found[0].offset == 5
-        past_end = consumer.offsets_for_times([TopicPartition(topic_name, 0, base + 99_000)], timeout=10)
+        past_end = consumer.offsets_for_times(
+            [TopicPartition(topic_name, 0, base + 99_000)], timeout=10
+        )
         assert past_end[0].offset == -1
         low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=10)
         assert (low, high) == (0, 10)
@@ -211,8 +255,9 @@ def test_list_offsets_by_time_earliest_and_latest(broker: BrokerProcess, topic_n
 
 def test_long_poll_is_woken_by_new_data(broker: BrokerProcess, topic_name: str) -> None:
     create_topic(broker, topic_name)
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "poll",
-                         "fetch.wait.max.ms": 10_000})
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": "poll", "fetch.wait.max.ms": 10_000}
+    )
     consumer.assign([TopicPartition(topic_name, 0, 0)])
     try:
         assert consumer.poll(1.0) is None  # the fetch is now parked on the broker

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
@@ -14,11 +13,14 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.support.broker import BrokerProcess
+from tests.support.fixtures import TEST_BUCKET
 
 PARTITIONS = 4
 
 
-def _acked_under_kill(broker: BrokerProcess, topic: str, kill_after_s: float) -> dict[tuple[int, int], bytes]:
+def _acked_under_kill(
+    broker: BrokerProcess, topic: str, kill_after_s: float
+) -> dict[tuple[int, int], bytes]:
     """Produce with acks=all until the broker is killed; returns what was acknowledged."""
     acked: dict[tuple[int, int], bytes] = {}
 
@@ -26,20 +28,24 @@ def _acked_under_kill(broker: BrokerProcess, topic: str, kill_after_s: float) ->
         if err is None:
             acked[(msg.partition(), msg.offset())] = msg.value()
 
-    producer = Producer({
-        "bootstrap.servers": broker.bootstrap,
-        "acks": "all",
-        "linger.ms": 2,
-        "message.timeout.ms": 5000,
-        "retries": 0,
-    })
+    producer = Producer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "acks": "all",
+            "linger.ms": 2,
+            "message.timeout.ms": 5000,
+            "retries": 0,
+        }
+    )
     killer = threading.Timer(kill_after_s, broker.kill)
     killer.start()
     i = 0
     deadline = time.monotonic() + kill_after_s + 3
     while time.monotonic() < deadline:
         try:
-            producer.produce(topic, value=b"record-%08d" % i, partition=i % PARTITIONS, on_delivery=on_delivery)
+            producer.produce(
+                topic, value=b"record-%08d" % i, partition=i % PARTITIONS, on_delivery=on_delivery
+            )
             i += 1
         except BufferError:
             producer.poll(0.01)
@@ -51,9 +57,13 @@ def _acked_under_kill(broker: BrokerProcess, topic: str, kill_after_s: float) ->
 
 
 def _read_everything(broker: BrokerProcess, topic: str) -> dict[tuple[int, int], bytes]:
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "verify",
-                         "enable.auto.commit": False})
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS)}
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": "verify", "enable.auto.commit": False}
+    )
+    ends = {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in range(PARTITIONS)
+    }
     consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     stored: dict[tuple[int, int], bytes] = {}
     deadline = time.monotonic() + 60
@@ -72,14 +82,18 @@ def _kill_and_verify(broker: BrokerProcess) -> None:
     broker.start()
     topic = f"durable-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[topic].result(15)
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[
+        topic
+    ].result(15)
     acked = _acked_under_kill(broker, topic, kill_after_s=2.5)
     assert len(acked) > 1000, "too few records were acknowledged before the kill to prove anything"
     broker.start()
     assert "broker ready" in broker.new_log()
     stored = _read_everything(broker, topic)
     missing = {pos: value for pos, value in acked.items() if stored.get(pos) != value}
-    assert not missing, f"{len(missing)} acknowledged records lost or moved, e.g. {list(missing.items())[:3]}"
+    assert not missing, (
+        f"{len(missing)} acknowledged records lost or moved, e.g. {list(missing.items())[:3]}"
+    )
     broker.stop()
 
 
@@ -98,34 +112,10 @@ def test_acked_records_survive_kill_9_on_file_store(data_dir: Path) -> None:
 
 @pytest.mark.s3
 def test_acked_records_survive_kill_9_on_s3(data_dir: Path, seaweedfs) -> None:
-    from streamhouse.storage.s3_store import S3ObjectStore
-
-    bucket = f"durability-{uuid.uuid4().hex[:8]}"
-
-    async def make_bucket() -> None:
-        store = S3ObjectStore(bucket, endpoint_url=seaweedfs.endpoint_url, region="us-east-1", path_style=True)
-        await store.ensure_bucket()
-        await store.close()
-
-    env = {
-        "AWS_ACCESS_KEY_ID": seaweedfs.access_key,
-        "AWS_SECRET_ACCESS_KEY": seaweedfs.secret_key,
-        "AWS_ENDPOINT_URL_S3": seaweedfs.endpoint_url,
-        "AWS_REGION": "us-east-1",
-    }
-    import os
-
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        asyncio.run(make_bucket())
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    broker = BrokerProcess(data_dir, "--storage", f"s3://{bucket}/cluster", env=env)
+    prefix = f"durability-{uuid.uuid4().hex[:8]}"
+    broker = BrokerProcess(
+        data_dir, "--storage", f"s3://{TEST_BUCKET}/{prefix}", env=seaweedfs.client_env()
+    )
     try:
         _kill_and_verify(broker)
     finally:

@@ -24,19 +24,44 @@ def run(kcat: str, *args: str, stdin: bytes | None = None) -> subprocess.Complet
 
 
 @pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
-def test_kcat_produce_and_consume(broker: BrokerProcess, kcat: str, topic_name: str, codec: str) -> None:
+def test_kcat_produce_and_consume(
+    broker: BrokerProcess, kcat: str, topic_name: str, codec: str
+) -> None:
     lines = [f"k{i}:line {i}" for i in range(50)]
-    produced = run(kcat, "-b", broker.bootstrap, "-t", topic_name, "-P", "-K:", "-z", codec,
-                   stdin="\n".join(lines).encode() + b"\n")
+    produced = run(
+        kcat,
+        "-b",
+        broker.bootstrap,
+        "-t",
+        topic_name,
+        "-P",
+        "-K:",
+        "-z",
+        codec,
+        stdin="\n".join(lines).encode() + b"\n",
+    )
     assert produced.returncode == 0, produced.stderr.decode()
-    consumed = run(kcat, "-b", broker.bootstrap, "-t", topic_name, "-C", "-o", "beginning", "-e",
-                   "-f", "%k:%s:%o\n")
+    consumed = run(
+        kcat,
+        "-b",
+        broker.bootstrap,
+        "-t",
+        topic_name,
+        "-C",
+        "-o",
+        "beginning",
+        "-e",
+        "-f",
+        "%k:%s:%o\n",
+    )
     assert consumed.returncode == 0, consumed.stderr.decode()
     got = consumed.stdout.decode().splitlines()
     assert got == [f"k{i}:line {i}:{i}" for i in range(50)]
 
 
-def test_kcat_metadata_lists_topic_and_broker(broker: BrokerProcess, kcat: str, topic_name: str) -> None:
+def test_kcat_metadata_lists_topic_and_broker(
+    broker: BrokerProcess, kcat: str, topic_name: str
+) -> None:
     created = run(kcat, "-b", broker.bootstrap, "-t", topic_name, "-P", stdin=b"x\n")
     assert created.returncode == 0, created.stderr.decode()
     listing = run(kcat, "-b", broker.bootstrap, "-L", "-J")

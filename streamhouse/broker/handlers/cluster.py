@@ -33,9 +33,7 @@ def partition_leader(brokers: list[BrokerInfo], topic_id: uuid.UUID, partition: 
     return brokers[slot].node_id
 
 
-def partition_fields(
-    brokers: list[BrokerInfo], topic_id: uuid.UUID, index: int
-) -> dict[str, Any]:
+def partition_fields(brokers: list[BrokerInfo], topic_id: uuid.UUID, index: int) -> dict[str, Any]:
     """What Metadata and DescribeTopicPartitions report for one partition (no error)."""
     leader = partition_leader(brokers, topic_id, index)
     return {
@@ -82,7 +80,9 @@ async def _resolve_requested_topic(
     assert broker.topics is not None
     if name is None or (topic_id != ZERO_UUID and not name):
         topic = await broker.topics.get_by_id(topic_id)
-        return topic if topic is not None else _topic_error(ErrorCode.UNKNOWN_TOPIC_ID, None, topic_id)
+        return (
+            topic if topic is not None else _topic_error(ErrorCode.UNKNOWN_TOPIC_ID, None, topic_id)
+        )
     if topic_name_problem(name):
         return _topic_error(ErrorCode.INVALID_TOPIC_EXCEPTION, name)
     topic = await broker.topics.get(name)
@@ -108,7 +108,8 @@ async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> Meta
     version = ctx.header.api_version
     if request.topics is None or (version == 0 and not request.topics):
         topics: list[MetadataResponse.MetadataResponseTopic] = [
-            _topic_entry(t, brokers) for t in sorted(await broker.topics.all(), key=lambda t: t.name)
+            _topic_entry(t, brokers)
+            for t in sorted(await broker.topics.all(), key=lambda t: t.name)
         ]
     else:
         allow_create = request.allow_auto_topic_creation if version >= 4 else True

@@ -72,7 +72,11 @@ async def _read_all(
     any_error = False
     for item in wanted:
         if item.topic is None:
-            code = ErrorCode.UNKNOWN_TOPIC_ID if isinstance(item.topic_key, uuid.UUID) else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            code = (
+                ErrorCode.UNKNOWN_TOPIC_ID
+                if isinstance(item.topic_key, uuid.UUID)
+                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            )
             answers.append(_error_partition(item.partition, code))
             any_error = True
             continue

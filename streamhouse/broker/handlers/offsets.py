@@ -41,7 +41,11 @@ async def _list_offset(
     if state is None:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
     if timestamp == LATEST:
-        return ErrorCode.NONE, state.last_stable_offset if read_committed else state.high_watermark, -1
+        return (
+            ErrorCode.NONE,
+            state.last_stable_offset if read_committed else state.high_watermark,
+            -1,
+        )
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return ErrorCode.NONE, state.log_start_offset, -1
     if timestamp == LATEST_TIERED:
@@ -60,7 +64,9 @@ async def _list_offset(
     return ErrorCode.NONE, offset, found_timestamp
 
 
-async def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
+async def handle_list_offsets(
+    ctx: RequestContext, request: ListOffsetsRequest
+) -> ListOffsetsResponse:
     read_committed = request.isolation_level == READ_COMMITTED
     topics = []
     for list_topic in request.topics:
@@ -86,7 +92,11 @@ async def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) 
                     leader_epoch=PARTITION_LEADER_EPOCH if offset >= 0 else -1,
                 )
             )
-        topics.append(ListOffsetsResponse.ListOffsetsTopicResponse(name=list_topic.name, partitions=partitions))
+        topics.append(
+            ListOffsetsResponse.ListOffsetsTopicResponse(
+                name=list_topic.name, partitions=partitions
+            )
+        )
     return ListOffsetsResponse(topics=topics)
 
 
@@ -116,7 +126,9 @@ async def handle_offset_for_leader_epoch(
                 answer.end_offset = state.high_watermark
             partitions.append(answer)
         results.append(
-            OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic=req_topic.topic, partitions=partitions)
+            OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(
+                topic=req_topic.topic, partitions=partitions
+            )
         )
     return OffsetForLeaderEpochResponse(topics=results)
 
@@ -144,7 +156,11 @@ async def handle_delete_records(
                 except StorageError as exc:
                     answer.error_code = ErrorCode(exc.error_code)
             partitions.append(answer)
-        results.append(DeleteRecordsResponse.DeleteRecordsTopicResult(name=req_topic.name, partitions=partitions))
+        results.append(
+            DeleteRecordsResponse.DeleteRecordsTopicResult(
+                name=req_topic.name, partitions=partitions
+            )
+        )
     return DeleteRecordsResponse(topics=results)
 
 

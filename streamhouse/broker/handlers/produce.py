@@ -35,7 +35,9 @@ def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedP
     return ValidatedPartition(error_code=code, error_message=message, bad_batch_index=batch_index)
 
 
-def _timestamp_problem(ctx: RequestContext, topic: TopicMetadata, header: rec.BatchHeader, now_ms: int) -> str | None:
+def _timestamp_problem(
+    ctx: RequestContext, topic: TopicMetadata, header: rec.BatchHeader, now_ms: int
+) -> str | None:
     """Kafka's message.timestamp.before/after.max.ms checks, on the batch's first and max timestamps."""
     before_ms = int(ctx.broker.topic_config(topic, "message.timestamp.before.max.ms") or 2**63 - 1)
     after_ms = int(ctx.broker.topic_config(topic, "message.timestamp.after.max.ms") or 2**63 - 1)
@@ -43,9 +45,13 @@ def _timestamp_problem(ctx: RequestContext, topic: TopicMetadata, header: rec.Ba
         if timestamp < 0:
             continue
         if now_ms - timestamp > before_ms:
-            return f"Timestamp {timestamp} is more than {before_ms} ms before the broker time {now_ms}"
+            return (
+                f"Timestamp {timestamp} is more than {before_ms} ms before the broker time {now_ms}"
+            )
         if timestamp - now_ms > after_ms:
-            return f"Timestamp {timestamp} is more than {after_ms} ms after the broker time {now_ms}"
+            return (
+                f"Timestamp {timestamp} is more than {after_ms} ms after the broker time {now_ms}"
+            )
     return None
 
 
@@ -110,7 +116,11 @@ def validate_partition(
 
 
 async def _produce_partition(
-    ctx: RequestContext, topic: TopicMetadata | None, name: str, index: int, records: memoryview | None
+    ctx: RequestContext,
+    topic: TopicMetadata | None,
+    name: str,
+    index: int,
+    records: memoryview | None,
 ) -> PartitionResponse:
     broker = ctx.broker
     if topic is None or not 0 <= index < topic.partition_count:
@@ -156,7 +166,9 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
             ProduceResponse.TopicProduceResponse(
                 name=t.name,
                 partition_responses=[
-                    PartitionResponse(index=p.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS, base_offset=-1)
+                    PartitionResponse(
+                        index=p.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS, base_offset=-1
+                    )
                     for p in t.partition_data
                 ],
             )
@@ -167,7 +179,9 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
     for topic_data in request.topic_data:
         topic = broker.topics.cached(topic_data.name) or await broker.topics.get(topic_data.name)
         for partition in topic_data.partition_data:
-            jobs.append(_produce_partition(ctx, topic, topic_data.name, partition.index, partition.records))
+            jobs.append(
+                _produce_partition(ctx, topic, topic_data.name, partition.index, partition.records)
+            )
     results = await asyncio.gather(*jobs)
     if request.acks == 0:
         return None
