@@ -31,6 +31,7 @@ from typing import Any
 
 from bench.brokers import BrokerSpec, RunningBroker, S3Backend, s3_backend
 from bench.procstat import cpu_seconds, peak_rss_bytes, reset_peak_rss
+from bench.profiling import Profiler, format_hot, hot_functions
 from bench.report import comparison_table, run_table
 from bench.scenarios import BY_NAME, SCENARIOS, Result, Scenario
 
@@ -46,11 +47,16 @@ class Window:
     peak_rss: int | None = None
     result: dict[str, Any] | None = None
     error: str = ""
+    profile: Path | None = None
 
 
-def run_client(broker: RunningBroker, spec: dict[str, Any], timeout_s: float) -> Window:
-    """Run one workload process; sample the broker at its BEGIN and END marks."""
+def run_client(
+    broker: RunningBroker, spec: dict[str, Any], timeout_s: float, profile: Path | None = None
+) -> Window:
+    """Run one workload process; sample (and optionally profile) the broker between its
+    BEGIN and END marks."""
     window = Window()
+    profiler: Profiler | None = None
     proc = subprocess.Popen(
         [sys.executable, str(CLIENT), json.dumps(spec)],
         stdout=subprocess.PIPE,
@@ -67,15 +73,21 @@ def run_client(broker: RunningBroker, spec: dict[str, Any], timeout_s: float) ->
             if line == "BEGIN\n":
                 reset_peak_rss(broker.pid)
                 cpu_begin = cpu_seconds(broker.pid)
+                if profile is not None:
+                    profiler = Profiler(broker.pid, profile)
             elif line == "END\n" and broker.alive():
                 window.cpu_s = cpu_seconds(broker.pid) - cpu_begin
                 window.peak_rss = peak_rss_bytes(broker.pid)
+                if profiler is not None:
+                    window.profile, profiler = profiler.stop(), None
             elif line.startswith("RESULT "):
                 window.result = json.loads(line[7:])
         stderr = proc.stderr.read() if proc.stderr else ""
         rc = proc.wait()
     finally:
         timer.cancel()
+        if profiler is not None:
+            profiler.stop()
     if not broker.alive():
         window.error = f"broker died (rc {broker.proc.returncode}): {broker.log_tail()}"
     elif rc != 0 or window.result is None:
@@ -104,13 +116,21 @@ def measure(
         "topic": f"bench-{scenario.name}-{uuid.uuid4().hex[:6]}",
         "rate": args.e2e_rate,
         "warmup": 1.0,
+        "passes": args.consume_passes,
     }
     if scenario.reads is not None:
         if scenario.reads not in produced:
             result.reason = f"needs {scenario.reads}, which did not run or failed"
             return result
         spec["topic"], spec["expect"] = produced[scenario.reads]
-    window = run_client(broker, spec, timeout_s=args.duration + 120)
+    profile = None
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        profile = args.profile / f"{broker.spec.name}-{backend}-{rep + 1}-{scenario.name}.txt"
+    window = run_client(broker, spec, timeout_s=args.duration + 120, profile=profile)
+    if window.profile is not None:
+        hot = hot_functions(window.profile)
+        print(format_hot(f"{broker.spec.name}/{backend}/{scenario.name}", hot), flush=True)
     if window.error:
         result.reason = window.error
         return result
@@ -218,7 +238,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=list(BY_NAME),
         help="run these scenarios (consumes pull in their produce)",
     )
+    parser.add_argument(
+        "--consume-passes", type=int, default=1, help="consumes read their topic N times [1]"
+    )
     parser.add_argument("--json", metavar="FILE", help="write all results as JSON")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        type=Path,
+        help="py-spy the broker in each scenario's window (Python brokers): raw stacks in DIR, "
+        "top functions printed; the profiled run's figures are not comparable",
+    )
     parser.add_argument("--pause-after", metavar="SCENARIO", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

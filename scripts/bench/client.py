@@ -135,8 +135,9 @@ def produce(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def consume(spec: dict[str, Any]) -> dict[str, Any]:
-    """Read `expect` records from offset 0 of every partition with assign()."""
-    topic, expect = spec["topic"], spec["expect"]
+    """Read the `expect` records of every partition from offset 0 with assign(), `passes`
+    times over."""
+    topic, expect, passes = spec["topic"], spec["expect"], spec["passes"]
     consumer = Consumer(
         {
             "bootstrap.servers": spec["bootstrap"],
@@ -147,23 +148,28 @@ def consume(spec: dict[str, Any]) -> dict[str, Any]:
             "queued.max.messages.kbytes": 262_144,
         }
     )
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(spec["partitions"])])
+    from_start = [TopicPartition(topic, p, 0) for p in range(spec["partitions"])]
+    consumer.assign(from_start)
     mark("BEGIN")
     began = time.perf_counter()
-    deadline = began + TIMEOUT_S
+    deadline = began + TIMEOUT_S * passes
     records = nbytes = 0
-    while records < expect and time.perf_counter() < deadline:
-        # consume() waits for the full count or the timeout: never ask past the end.
-        for msg in consumer.consume(min(10_000, expect - records), 0.5):
-            if msg.error():
-                raise KafkaException(msg.error())
-            records += 1
-            nbytes += len(msg.value())
+    for done_passes in range(passes):
+        if done_passes:
+            consumer.assign(from_start)
+        target = expect * (done_passes + 1)
+        while records < target and time.perf_counter() < deadline:
+            # consume() waits for the full count or the timeout: never ask past the end.
+            for msg in consumer.consume(min(10_000, target - records), 0.5):
+                if msg.error():
+                    raise KafkaException(msg.error())
+                records += 1
+                nbytes += len(msg.value())
     elapsed = time.perf_counter() - began
     mark("END")
     consumer.close()
-    if records < expect:
-        raise RuntimeError(f"read {records} of {expect} records in {TIMEOUT_S}s")
+    if records < expect * passes:
+        raise RuntimeError(f"read {records} of {expect * passes} records")
     return {"records": records, "bytes": nbytes, "seconds": elapsed}
 
 
@@ -322,7 +328,7 @@ async def aio_consume(spec: dict[str, Any]) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer
     from aiokafka import TopicPartition as AioTopicPartition
 
-    topic, expect = spec["topic"], spec["expect"]
+    topic, expect, passes = spec["topic"], spec["expect"], spec["passes"]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=spec["bootstrap"],
         enable_auto_commit=False,
@@ -333,22 +339,24 @@ async def aio_consume(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         tps = [AioTopicPartition(topic, p) for p in range(spec["partitions"])]
         consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, 0)
         mark("BEGIN")
         began = time.perf_counter()
         records = nbytes = 0
-        while records < expect and time.perf_counter() - began < TIMEOUT_S:
-            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for msgs in batches.values():
-                records += len(msgs)
-                nbytes += sum(len(m.value) for m in msgs)
+        for _ in range(passes):
+            for tp in tps:
+                consumer.seek(tp, 0)
+            target = records + expect
+            while records < target and time.perf_counter() - began < TIMEOUT_S * passes:
+                batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+                for msgs in batches.values():
+                    records += len(msgs)
+                    nbytes += sum(len(m.value) for m in msgs)
         elapsed = time.perf_counter() - began
         mark("END")
     finally:
         await consumer.stop()
-    if records < expect:
-        raise RuntimeError(f"read {records} of {expect} records in {TIMEOUT_S}s")
+    if records < expect * passes:
+        raise RuntimeError(f"read {records} of {expect * passes} records")
     return {"records": records, "bytes": nbytes, "seconds": elapsed}
 
 
