@@ -117,6 +117,7 @@ def measure(
         "rate": args.e2e_rate,
         "warmup": 1.0,
         "passes": args.consume_passes,
+        "fetch_wait_ms": args.e2e_fetch_wait_ms,
     }
     if scenario.reads is not None:
         if scenario.reads not in produced:
@@ -237,6 +238,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SCENARIO",
         choices=list(BY_NAME),
         help="run these scenarios (consumes pull in their produce)",
+    )
+    parser.add_argument(
+        "--e2e-fetch-wait-ms",
+        type=int,
+        default=500,
+        help="fetch.wait.max.ms of the latency consumer [500, librdkafka's default]",
     )
     parser.add_argument(
         "--consume-passes", type=int, default=1, help="consumes read their topic N times [1]"

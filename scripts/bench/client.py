@@ -183,7 +183,7 @@ def end_to_end(spec: dict[str, Any]) -> dict[str, Any]:
             "bootstrap.servers": spec["bootstrap"],
             "group.id": f"bench-e2e-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
-            "fetch.wait.max.ms": 500,
+            "fetch.wait.max.ms": spec["fetch_wait_ms"],
         }
     )
     consumer.assign([TopicPartition(topic, 0, 0)])
