@@ -28,17 +28,22 @@ from streamhouse.protocol.messages import (  # noqa: E402
 )
 
 
-def rate(fn: Callable[[], object], seconds: float) -> float:
-    n = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(100):
-            fn()
-        n += 100
-        now = time.perf_counter()
-        if now >= deadline:
-            return n / (now - start)
+def rate(fn: Callable[[], object], seconds: float, rounds: int = 5) -> float:
+    """Best rate over a few rounds: on a shared machine the best round is the least disturbed."""
+    best = 0.0
+    for _ in range(rounds):
+        n = 0
+        start = time.perf_counter()
+        deadline = start + seconds / rounds
+        while True:
+            for _ in range(50):
+                fn()
+            n += 50
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+        best = max(best, n / (now - start))
+    return best
 
 
 def produce_v9() -> ProduceRequest:
@@ -71,7 +76,7 @@ def metadata_v12() -> MetadataResponse:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
 
     produce = memoryview(encode_request(produce_v9(), 9, 1, "bench"))[4:]

@@ -170,7 +170,7 @@ def render_schema_data(schemas: dict[str, dict]) -> str:
         "where default is a literal, 'list', 'struct', 'uuid0' or None. structs holds every\n"
         'nested struct of the message by name, leaves first.\n"""\n\n'
     )
-    out = [header, "SCHEMAS = {"]
+    out = [header, "from typing import Any", "", "SCHEMAS: dict[str, dict[str, Any]] = {"]
     for name, msg in schemas.items():
         out.append(f"    {name!r}: {{")
         for key in ("api_key", "type", "valid", "flexible"):

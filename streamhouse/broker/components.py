@@ -1,24 +1,29 @@
-"""Per-broker services that live beside the listener (coordinators, cleaners), started and stopped in order."""
+"""Per-broker services beside the listener (coordinators, cleaners), started and stopped in order."""
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from streamhouse.broker.server import Broker
 
 log = logging.getLogger("streamhouse.broker")
 
-Factory = Callable[["Broker"], Awaitable[Any]]
-
-# (name, factory) in start order; each factory returns an object with an async close().
-COMPONENTS: list[tuple[str, Factory]] = []
+# (name, "module:factory") in start order. A factory is an async function of the broker that
+# returns a started service with an async close(); modules are imported when the broker starts.
+COMPONENTS: list[tuple[str, str]] = [
+    ("groups", "streamhouse.broker.groups.coordinator:start_group_coordinator"),
+    ("transactions", "streamhouse.broker.transactions.coordinator:start_transaction_coordinator"),
+    ("garbage", "streamhouse.broker.garbage:start_garbage_collector"),
+]
 
 
 async def start_components(broker: Broker) -> None:
-    for name, factory in COMPONENTS:
+    for name, target in COMPONENTS:
+        module_name, _, factory_name = target.partition(":")
+        factory = getattr(importlib.import_module(module_name), factory_name)
         broker.components[name] = await factory(broker)
 
 

@@ -122,6 +122,9 @@ def broker_synonym_family(name: str) -> tuple[str, ...]:
     return (name,)
 
 
+_BROKER_DEFAULTS = {n: d.default for n, d in BROKER_CONFIGS.items() if d.default is not None}
+
+
 def _broker_type(defn: ConfigDef | None) -> ConfigType:
     return defn.type if defn is not None else ConfigType.UNKNOWN
 
@@ -139,8 +142,7 @@ def broker_entry(name: str, layers: BrokerConfigLayers, *, per_broker: bool) -> 
         scopes.append((layers.node, ConfigSource.DYNAMIC_BROKER_CONFIG))
     scopes.append((layers.cluster, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG))
     scopes.append((layers.static, ConfigSource.STATIC_BROKER_CONFIG))
-    defaults = {n: d.default for n, d in BROKER_CONFIGS.items() if d.default is not None}
-    scopes.append((defaults, ConfigSource.DEFAULT_CONFIG))
+    scopes.append((_BROKER_DEFAULTS, ConfigSource.DEFAULT_CONFIG))
     family = broker_synonym_family(name)
     synonyms = [
         Synonym(synonym, None if sensitive else values[synonym], source)

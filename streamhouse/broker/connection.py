@@ -89,9 +89,10 @@ class KafkaConnection(asyncio.Protocol):
         self.broker.connection_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # Requests already received run to completion, as in Kafka: a produce whose client
+        # went away (acks=0 closes right after sending) is still appended. Their responses
+        # are dropped.
         self.closed = True
-        for task in self.tasks:
-            task.cancel()
         self.pending.clear()
         self.broker.connection_closed(self, self.close_reason)
 

@@ -228,6 +228,8 @@ class Broker:
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
             try:
                 await self._register()
+                # Dynamic broker configs changed through another broker take effect here too.
+                await self.reload_dynamic_broker_configs()
             except Exception as exc:
                 log.warning("broker heartbeat failed: %s", exc)
 

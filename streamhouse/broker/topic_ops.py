@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,21 +49,8 @@ def check_topic_config_set(broker: Broker, configs: dict[str, str]) -> None:
         raise TopicError(ErrorCode.INVALID_CONFIG, conflict)
 
 
-def resolve_topic_spec(
-    broker: Broker,
-    name: str,
-    num_partitions: int,
-    replication_factor: int,
-    configs: dict[str, str | None],
-) -> TopicSpec:
-    """Apply broker defaults (-1) and Kafka's validation; raise TopicError.
-
-    Checks run in the controller's order (name, configs, replication factor, partitions)
-    so a request with several mistakes gets the error Kafka gives.
-    """
-    problem = topic_name_problem(name)
-    if problem:
-        raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, problem)
+def resolve_topic_configs(broker: Broker, configs: Mapping[str, str | None]) -> dict[str, str]:
+    """A new topic's configs validated and normalized as Kafka does; raise TopicError."""
     nulls = [key for key, value in configs.items() if value is None]
     if nulls:
         raise TopicError(
@@ -75,6 +63,25 @@ def resolve_topic_spec(
         if value is not None
     }
     check_topic_config_set(broker, clean)
+    return clean
+
+
+def resolve_topic_spec(
+    broker: Broker,
+    name: str,
+    num_partitions: int,
+    replication_factor: int,
+    configs: Mapping[str, str | None],
+) -> TopicSpec:
+    """Apply broker defaults (-1) and Kafka's validation; raise TopicError.
+
+    Checks run in the controller's order (name, configs, replication factor, partitions)
+    so a request with several mistakes gets the error Kafka gives.
+    """
+    problem = topic_name_problem(name)
+    if problem:
+        raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, problem)
+    clean = resolve_topic_configs(broker, configs)
     if replication_factor < -1 or replication_factor == 0:
         raise TopicError(
             ErrorCode.INVALID_REPLICATION_FACTOR,

@@ -142,7 +142,7 @@ def decode_request(frame: memoryview) -> tuple[RequestHeader, Any]:
         header = RequestHeader(api_key, api_version, correlation_id, None)
         raise UnknownApiKey(header, f"unknown api key {api_key} (version {api_version}, "
                                     f"correlation id {correlation_id})")
-    lo, hi = cls.VALID_VERSIONS
+    lo, hi = cls.VALID_VERSIONS  # type: ignore[attr-defined]
     supported = lo <= api_version <= hi
     try:
         header, pos = _decode_header(frame, request_header_version(api_key, api_version),
@@ -159,9 +159,9 @@ def decode_request(frame: memoryview) -> tuple[RequestHeader, Any]:
     if not supported:
         raise UnsupportedVersion(header, f"{cls.__name__} v{api_version} outside {lo}-{hi}")
     decode, _ = codec_for(cls, api_version)
-    message, end = decode(frame, pos)
-    if end != len(frame):
-        raise ProtocolError(f"{cls.__name__} v{api_version}: {len(frame) - end} trailing bytes")
+    message, _end = decode(frame, pos)
+    # Bytes after the message are ignored, as Kafka does: librdkafka sends some (a null
+    # topics array written twice in Metadata v9+) and Kafka brokers accept it.
     return header, message
 
 

@@ -87,7 +87,7 @@ class _MessageCompiler:
     def __init__(self, top: type, version: int) -> None:
         self.top = top
         self.name = top.__name__
-        self.schema = SCHEMAS[self.name]
+        self.schema: dict[str, Any] = SCHEMAS[self.name]
         self.version = version
         flex = self.schema["flexible"]
         self.flexible = _in(flex, version)
@@ -96,7 +96,8 @@ class _MessageCompiler:
             "ruv": primitives.read_uvarint, "uvb": primitives.uvarint_bytes,
             "ruuid": primitives.read_uuid, "s_sum": sum, "s_map": map,
             "unpack_from": struct.unpack_from, "pack": struct.pack, "s_str": str,
-            "s_bytes": bytes, "describe": _describe, "new": object.__new__, "s_list": list, "s_tuple": tuple, "sorted": sorted,
+            "s_bytes": bytes, "describe": _describe, "new": object.__new__, "s_list": list,
+            "s_tuple": tuple, "sorted": sorted,
         }
         for code, st in _STRUCTS.items():
             self.ns["U" + _code_name(code)] = st.unpack_from
@@ -319,13 +320,15 @@ class _MessageCompiler:
         for f in tagged:
             fld = defaults[f[1]]
             default = fld.default if fld.default is not dataclasses.MISSING \
-                else fld.default_factory()  # type: ignore[misc]
-            src(f"if {self.differs('o.' + f[1], default)}:")
+                else fld.default_factory()  # type: ignore[misc,operator]
+            local = src.tmp("tv")
+            src(f"{local} = o.{f[1]}")
+            src(f"if {self.differs(local, default)}:")
             with src.indent():
                 saved = src.tmp("saved")
                 src(f"{saved} = b")
                 src("b = bytearray()")
-                self.write(f[2], _in(f[4], self.version), f"o.{f[1]}", f[0])
+                self.write(f[2], _in(f[4], self.version), local, f[0])
                 src(f"tags.append(({f[5]}, b))")
                 src(f"b = {saved}")
         src("if not tags:")

@@ -17,19 +17,25 @@ _SIZE = struct.Struct(">i")
 
 
 class FrameReader:
-    """Reassembles frames; whole frames inside one feed are returned without copying."""
+    """Reassembles frames; whole frames inside one feed are returned without copying.
 
-    __slots__ = ("max_frame_size", "_pending", "_need")
+    A frame split across feeds is assembled into a buffer of its own, allocated once its
+    size is known, so every returned frame stays valid and unchanged for as long as the
+    caller keeps it: record batches are appended to the open segment by reference.
+    """
+
+    __slots__ = ("max_frame_size", "_head", "_frame", "_filled")
 
     def __init__(self, max_frame_size: int) -> None:
         self.max_frame_size = max_frame_size
-        self._pending = bytearray()
-        self._need = -1  # payload size of the frame in _pending, -1 while its prefix is partial
+        self._head = bytearray()  # a size prefix received in part
+        self._frame: bytearray | None = None  # the payload being assembled
+        self._filled = 0
 
     @property
     def buffered(self) -> int:
         """Bytes held for an incomplete frame."""
-        return len(self._pending)
+        return len(self._head) + self._filled
 
     def _check(self, size: int) -> int:
         if size < 0 or size > self.max_frame_size:
@@ -43,7 +49,7 @@ class FrameReader:
         view = memoryview(data)
         frames: list[memoryview] = []
         pos = 0
-        if self._pending:
+        if self._head or self._frame is not None:
             pos = self._fill(view, frames)
         total = len(view)
         while total - pos >= 4:
@@ -51,31 +57,38 @@ class FrameReader:
             self._check(size)
             end = pos + 4 + size
             if end > total:
+                self._start_frame(size)
+                pos = self._fill(view, frames, pos + 4)
                 break
-            frames.append(view[pos + 4:end])
+            frames.append(view[pos + 4 : end])
             pos = end
         if pos < total:
-            self._pending += view[pos:]
-            if len(self._pending) >= 4:
-                self._need = self._check(_SIZE.unpack_from(self._pending, 0)[0])
+            self._head += view[pos:]
         return frames
 
-    def _fill(self, view: memoryview, frames: list[memoryview]) -> int:
-        """Complete the pending frame from view; return how many bytes of view were used."""
-        pos = 0
-        if self._need < 0:
-            take = 4 - len(self._pending)
-            self._pending += view[:take]
-            pos = min(take, len(view))
-            if len(self._pending) < 4:
+    def _start_frame(self, size: int) -> None:
+        self._frame = bytearray(size)
+        self._filled = 0
+
+    def _fill(self, view: memoryview, frames: list[memoryview], pos: int = 0) -> int:
+        """Complete the pending frame from view[pos:]; return the position after what was used."""
+        if self._frame is None:
+            take = min(4 - len(self._head), len(view) - pos)
+            self._head += view[pos : pos + take]
+            pos += take
+            if len(self._head) < 4:
                 return pos
-            self._need = self._check(_SIZE.unpack_from(self._pending, 0)[0])
-        missing = self._need + 4 - len(self._pending)
-        chunk = view[pos:pos + missing]
-        self._pending += chunk
-        pos += len(chunk)
-        if len(self._pending) == self._need + 4:
-            frames.append(memoryview(bytes(self._pending[4:])))
-            self._pending.clear()
-            self._need = -1
+            size = self._check(_SIZE.unpack_from(self._head, 0)[0])
+            self._head.clear()
+            self._start_frame(size)
+        frame = self._frame
+        assert frame is not None
+        count = min(len(frame) - self._filled, len(view) - pos)
+        frame[self._filled : self._filled + count] = view[pos : pos + count]
+        self._filled += count
+        pos += count
+        if self._filled == len(frame):
+            frames.append(memoryview(frame))
+            self._frame = None
+            self._filled = 0
         return pos

@@ -8,7 +8,9 @@ nested struct of the message by name, leaves first.
 """
 
 
-SCHEMAS = {
+from typing import Any
+
+SCHEMAS: dict[str, dict[str, Any]] = {
     'AddOffsetsToTxnRequest': {
         'api_key': 25,
         'type': 'request',

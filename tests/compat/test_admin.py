@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import struct
 import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, TopicCollection
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -31,7 +29,6 @@ from kafka.admin import ConfigResource as KPConfigResource
 from kafka.admin import ConfigResourceType as KPConfigResourceType
 from kafka.admin import KafkaAdminClient
 
-from streamhouse.protocol.codec import decode_response, encode_request
 from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.messages import (
     CreateTopicsRequest,
@@ -40,6 +37,7 @@ from streamhouse.protocol.messages import (
     IncrementalAlterConfigsRequest,
 )
 from tests.support.broker import BrokerProcess
+from tests.support.raw_client import kafka_call
 
 TIMEOUT_S = 15
 TOPIC, BROKER = 2, 4
@@ -60,19 +58,12 @@ def kp_admin(broker: BrokerProcess) -> Iterator[KafkaAdminClient]:
 
 @pytest.fixture(scope="module")
 def node_id(admin: AdminClient) -> int:
-    brokers = admin.list_topics(timeout=TIMEOUT_S).brokers
-    assert len(brokers) == 1
-    return next(iter(brokers))
+    (node,) = admin.describe_cluster().result(timeout=TIMEOUT_S).nodes
+    return int(node.id)
 
 
 def call(broker: BrokerProcess, request: Any, version: int) -> Any:
-    """One request on a raw socket, for what no client library here can send."""
-    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as sock:
-        sock.sendall(encode_request(request, version, 1, "admin-test"))
-        stream = sock.makefile("rb")
-        (size,) = struct.unpack(">i", stream.read(4))
-        _, response = decode_response(type(request).API_KEY, version, memoryview(stream.read(size)))
-    return response
+    return kafka_call(broker.port, request, version)
 
 
 def wait(futures: dict[Any, Any]) -> dict[Any, Any]:
@@ -105,6 +96,17 @@ def topic_configs(admin: AdminClient, name: str) -> dict[str, Any]:
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
     (entries,) = wait(admin.describe_configs([resource])).values()
     return entries  # type: ignore[no-any-return]
+
+
+def topic_exists(admin: AdminClient, name: str) -> bool:
+    """Whether DescribeConfigs knows the topic (asks about it without creating it)."""
+    future = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, name)])
+    try:
+        wait(future)
+    except KafkaException as exc:
+        assert exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+        return False
+    return True
 
 
 def partition_count(admin: AdminClient, name: str) -> int:
@@ -143,7 +145,7 @@ def test_creating_an_existing_topic_fails_with_topic_already_exists(
 
 def test_validate_only_creates_nothing(admin: AdminClient, topic_name: str) -> None:
     wait(admin.create_topics([NewTopic(topic_name, 2, 1)], validate_only=True))
-    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+    assert not topic_exists(admin, topic_name)
     error = error_of(admin.create_topics(
         [NewTopic(topic_name, 2, 1, config={"retention.ms": "abc"})], validate_only=True
     ))
@@ -173,7 +175,7 @@ def test_invalid_topic_configs_fail_with_invalid_config(
     error = error_of(admin.create_topics([NewTopic(topic_name, 1, 1, config=config)]))
     assert error.code() == KafkaError.INVALID_CONFIG
     assert error.str() == message
-    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+    assert not topic_exists(admin, topic_name)
 
 
 def test_invalid_topic_name_fails_with_invalid_topic_exception(admin: AdminClient) -> None:
@@ -252,11 +254,32 @@ def test_deleting_a_missing_topic_fails_with_unknown_topic(admin: AdminClient) -
 def test_deleted_topic_disappears_and_can_be_recreated(admin: AdminClient, topic_name: str) -> None:
     create(admin, topic_name, 2, retention_ms="1000")
     wait(admin.delete_topics([topic_name]))
-    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+    assert not topic_exists(admin, topic_name)
     create(admin, topic_name, 1)
     assert partition_count(admin, topic_name) == 1
     retention = topic_configs(admin, topic_name)["retention.ms"]
     assert retention.source == ConfigSource.DEFAULT_CONFIG.value
+
+
+def produce(broker: BrokerProcess, topic: str, count: int) -> list[int]:
+    """Produce `count` records to partition 0; their offsets."""
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    offsets: list[int] = []
+    for i in range(count):
+        producer.produce(topic, b"%d" % i, partition=0,
+                         on_delivery=lambda err, msg: offsets.append(msg.offset()))
+    assert producer.flush(TIMEOUT_S) == 0
+    return offsets
+
+
+def test_recreated_topic_starts_empty(
+    broker: BrokerProcess, admin: AdminClient, topic_name: str
+) -> None:
+    create(admin, topic_name, 1)
+    assert produce(broker, topic_name, 3) == [0, 1, 2]
+    wait(admin.delete_topics([topic_name]))
+    create(admin, topic_name, 1)
+    assert produce(broker, topic_name, 1) == [0]
 
 
 def test_delete_by_topic_id(kp_admin: KafkaAdminClient, topic_name: str) -> None:
@@ -286,6 +309,19 @@ def test_partitions_grow_and_never_shrink(admin: AdminClient, topic_name: str) -
     )
     same = error_of(admin.create_partitions([NewPartitions(topic_name, 5)]))
     assert same.str() == "Topic already has 5 partition(s)."
+
+
+def test_added_partitions_take_records(
+    broker: BrokerProcess, admin: AdminClient, topic_name: str
+) -> None:
+    create(admin, topic_name, 1)
+    wait(admin.create_partitions([NewPartitions(topic_name, 3)]))
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    delivered: list[tuple[int, int]] = []
+    producer.produce(topic_name, b"in the new partition", partition=2,
+                     on_delivery=lambda err, msg: delivered.append((msg.partition(), msg.offset())))
+    assert producer.flush(TIMEOUT_S) == 0
+    assert delivered == [(2, 0)]
 
 
 def test_kafka_python_create_partitions(kp_admin: KafkaAdminClient, topic_name: str) -> None:
@@ -492,6 +528,17 @@ def test_broker_log_levels_change_at_runtime(kp_admin: KafkaAdminClient, node_id
 # --- describe topics --------------------------------------------------------------------------
 
 
+def test_list_topics_shows_created_and_not_deleted_topics(
+    admin: AdminClient, topic_name: str
+) -> None:
+    create(admin, topic_name, 2)
+    create(admin, topic_name + "-gone", 1)
+    wait(admin.delete_topics([topic_name + "-gone"]))
+    listed = admin.list_topics(timeout=TIMEOUT_S).topics
+    assert len(listed[topic_name].partitions) == 2
+    assert topic_name + "-gone" not in listed
+
+
 def test_describe_topics_and_kcat_metadata(
     admin: AdminClient, broker: BrokerProcess, topic_name: str
 ) -> None:
@@ -525,3 +572,54 @@ def test_describe_topic_partitions_pages_with_a_cursor(
     assert rest["next_cursor"] is None
     missing = kp_admin.describe_topic_partitions([f"missing-{uuid.uuid4().hex}"])
     assert missing["topics"][0]["error_code"] == kafka_errors.UnknownTopicOrPartitionError.errno
+
+
+# --- static broker configs ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def configured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    """A broker with static configs set on its command line, as operators do."""
+    data_dir = tmp_path_factory.mktemp("configured") / "data"
+    settings = {
+        "num.partitions": "3",
+        "compression.type": "gzip",
+        "log.retention.hours": "1",
+        "delete.topic.enable": "false",
+    }
+    args = [arg for name, value in settings.items() for arg in ("--set", f"{name}={value}")]
+    with BrokerProcess(data_dir, "--node-id", "3", *args) as proc:
+        yield proc
+
+
+def test_static_broker_configs_are_defaults_and_sources(
+    configured_broker: BrokerProcess, topic_name: str
+) -> None:
+    admin = AdminClient({"bootstrap.servers": configured_broker.bootstrap})
+    wait(admin.create_topics([NewTopic(topic_name)]))
+    assert partition_count(admin, topic_name) == 3
+    entries = topic_configs(admin, topic_name)
+    compression = entries["compression.type"]
+    assert (compression.value, compression.source) == (
+        "gzip", ConfigSource.STATIC_BROKER_CONFIG.value
+    )
+    # librdkafka keys synonyms by name, so read the full list from the wire.
+    describe = DescribeConfigsRequest(resources=[DescribeConfigsRequest.DescribeConfigsResource(
+        resource_type=TOPIC, resource_name=topic_name, configuration_keys=["compression.type"]
+    )], include_synonyms=True)
+    (described,) = call(configured_broker, describe, 4).results[0].configs
+    assert [(s.name, s.value, s.source) for s in described.synonyms] == [
+        ("compression.type", "gzip", ConfigSource.STATIC_BROKER_CONFIG.value),
+        ("compression.type", "producer", ConfigSource.DEFAULT_CONFIG.value),
+    ]
+    # Kafka reports DEFAULT_CONFIG here: only a lower-precedence synonym (hours) is set.
+    retention = entries["retention.ms"]
+    assert (retention.value, retention.source) == ("3600000", ConfigSource.DEFAULT_CONFIG.value)
+    broker_resource = ConfigResource(ConfigResource.Type.BROKER, "3")
+    (broker_entries,) = wait(admin.describe_configs([broker_resource])).values()
+    partitions = broker_entries["num.partitions"]
+    assert (partitions.value, partitions.source) == ("3", ConfigSource.STATIC_BROKER_CONFIG.value)
+    error = error_of(admin.delete_topics([topic_name]))
+    assert error.code() == KafkaError.TOPIC_DELETION_DISABLED
+    assert topic_exists(admin, topic_name)
+

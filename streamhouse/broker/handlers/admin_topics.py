@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 from streamhouse.broker.config_entries import topic_entries
 from streamhouse.broker.connection import RequestContext
 from streamhouse.broker.handlers.cluster import partition_fields
-from streamhouse.broker.topic_ops import TopicError, TopicSpec, create_topic, resolve_topic_spec
+from streamhouse.broker.topic_ops import (
+    TopicError,
+    TopicSpec,
+    create_topic,
+    resolve_topic_configs,
+    resolve_topic_spec,
+)
 from streamhouse.broker.topics import topic_name_problem
 from streamhouse.metadata.model import BrokerInfo, TopicMetadata
 from streamhouse.metadata.store import UnknownTopic
@@ -139,25 +145,25 @@ async def _resolve_creatable(
                     ErrorCode.INVALID_TOPIC_EXCEPTION,
                     f"Topic '{name}' collides with existing topic: {other}",
                 )
+    configs = resolve_topic_configs(broker, {c.name: c.value for c in topic.configs})
     num_partitions, replication_factor = topic.num_partitions, topic.replication_factor
-    if topic.assignments:
-        if replication_factor != -1:
-            raise TopicError(
-                ErrorCode.INVALID_REQUEST,
-                "A manual partition assignment was specified, but replication factor was not "
-                "set to -1.",
-            )
-        if num_partitions != -1:
-            raise TopicError(
-                ErrorCode.INVALID_REQUEST,
-                "A manual partition assignment was specified, but numPartitions was not set "
-                "to -1.",
-            )
-        num_partitions, replication_factor = assignment_shape(
-            topic.assignments, {b.node_id for b in brokers}
+    if not topic.assignments:
+        return resolve_topic_spec(broker, name, num_partitions, replication_factor, configs)
+    if replication_factor != -1:
+        raise TopicError(
+            ErrorCode.INVALID_REQUEST,
+            "A manual partition assignment was specified, but replication factor was not "
+            "set to -1.",
         )
-    configs: dict[str, str | None] = {c.name: c.value for c in topic.configs}
-    return resolve_topic_spec(broker, name, num_partitions, replication_factor, configs)
+    if num_partitions != -1:
+        raise TopicError(
+            ErrorCode.INVALID_REQUEST,
+            "A manual partition assignment was specified, but numPartitions was not set to -1.",
+        )
+    num_partitions, replication_factor = assignment_shape(
+        topic.assignments, {b.node_id for b in brokers}
+    )
+    return TopicSpec(name, num_partitions, replication_factor, configs)
 
 
 def _created_result(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from streamhouse.broker.connection import RequestContext
 from streamhouse.metadata.model import TopicMetadata
+from streamhouse.protocol import records as rec
 from streamhouse.protocol.api_keys import ApiKey
 from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.messages import FetchRequest, FetchResponse
@@ -63,7 +64,7 @@ async def _resolve(ctx: RequestContext, request: FetchRequest) -> list[_Wanted]:
 async def _read_all(
     ctx: RequestContext, wanted: list[_Wanted], max_bytes: int, read_committed: bool
 ) -> tuple[list[FetchResponse.PartitionData], int, bool]:
-    """Read every partition once; returns the partition answers, bytes found, and whether any erred."""
+    """Read every partition once: the answers, the bytes found, and whether any partition erred."""
     engine = ctx.broker.engine
     assert engine is not None
     answers = []
@@ -104,7 +105,10 @@ async def _read_all(
                 high_watermark=result.high_watermark,
                 last_stable_offset=result.last_stable_offset,
                 log_start_offset=result.log_start_offset,
-                aborted_transactions=[] if read_committed else None,
+                aborted_transactions=(
+                    await _aborted_transactions(ctx, item, result.batches)
+                    if read_committed else None
+                ),
                 preferred_read_replica=-1,
                 records=result.batches,
             )
@@ -112,6 +116,30 @@ async def _read_all(
         if size:
             ctx.broker.metrics.fetched(item.topic.name, size)
     return answers, total, any_error
+
+
+async def _aborted_transactions(
+    ctx: RequestContext, item: _Wanted, batches: list[memoryview]
+) -> list[FetchResponse.AbortedTransaction]:
+    """Aborted transactions overlapping the returned data, which read_committed consumers
+    need to drop the aborted records; the store is asked only when there is
+    transactional data in what is returned."""
+    last_offset = -1
+    transactional = False
+    for chunk in batches:
+        for header, _ in rec.iter_batches(chunk):
+            transactional = transactional or header.is_transactional
+            last_offset = header.last_offset
+    if not transactional:
+        return []
+    assert ctx.broker.metadata is not None and item.topic is not None
+    aborted = await ctx.broker.metadata.aborted_transactions(
+        item.topic.topic_id, item.partition, item.fetch_offset, last_offset
+    )
+    return [
+        FetchResponse.AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
+        for a in aborted
+    ]
 
 
 def _error_partition(partition: int, code: ErrorCode) -> FetchResponse.PartitionData:
@@ -140,9 +168,14 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
         remaining_s = deadline - time.monotonic()
         if total >= request.min_bytes or any_error or remaining_s <= 0 or not wanted:
             break
+        # Wait for offsets past what this read already saw: data below the high watermark
+        # was returned (too little of it for min_bytes) and must not end the wait again.
         positions = {
-            (item.topic.topic_id, item.partition): item.fetch_offset
-            for item in wanted
+            (item.topic.topic_id, item.partition): max(
+                item.fetch_offset,
+                answer.last_stable_offset if read_committed else answer.high_watermark,
+            )
+            for item, answer in zip(wanted, answers, strict=True)
             if item.topic is not None
         }
         ctx.broker.metrics.long_poll_started()

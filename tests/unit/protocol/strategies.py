@@ -41,7 +41,8 @@ def _scalar(ftype: str) -> st.SearchStrategy[Any]:
     }[ftype]
 
 
-def message_strategy(cls: type, version: int) -> st.SearchStrategy[Any]:
+def message_strategy(cls: type, version: int, unknown_tags: bool = True
+                     ) -> st.SearchStrategy[Any]:
     schema = SCHEMAS[cls.__name__]
     flexible = _in(schema["flexible"], version)
 
@@ -51,7 +52,7 @@ def message_strategy(cls: type, version: int) -> st.SearchStrategy[Any]:
             if not _in(versions, version):
                 continue
             kwargs[attr] = value(ftype, _in(nullable, version))
-        if flexible:
+        if flexible and unknown_tags:
             kwargs["unknown_tagged_fields"] = st.lists(
                 st.tuples(st.integers(UNKNOWN_TAG_BASE, 5000), st.binary(max_size=6)),
                 max_size=2, unique_by=lambda t: t[0]).map(sorted)

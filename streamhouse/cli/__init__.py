@@ -1,0 +1,1 @@
+"""The `streamhouse` operator command: topics, groups, records, cluster, against any Kafka."""
