@@ -51,7 +51,11 @@ class Window:
 
 
 def run_client(
-    broker: RunningBroker, spec: dict[str, Any], timeout_s: float, profile: Path | None = None
+    broker: RunningBroker,
+    spec: dict[str, Any],
+    timeout_s: float,
+    profile: Path | None = None,
+    gil_only: bool = False,
 ) -> Window:
     """Run one workload process; sample (and optionally profile) the broker between its
     BEGIN and END marks."""
@@ -74,7 +78,7 @@ def run_client(
                 reset_peak_rss(broker.pid)
                 cpu_begin = cpu_seconds(broker.pid)
                 if profile is not None:
-                    profiler = Profiler(broker.pid, profile)
+                    profiler = Profiler(broker.pid, profile, gil_only=gil_only)
             elif line == "END\n" and broker.alive():
                 window.cpu_s = cpu_seconds(broker.pid) - cpu_begin
                 window.peak_rss = peak_rss_bytes(broker.pid)
@@ -128,7 +132,9 @@ def measure(
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         profile = args.profile / f"{broker.spec.name}-{backend}-{rep + 1}-{scenario.name}.txt"
-    window = run_client(broker, spec, timeout_s=args.duration + 120, profile=profile)
+    window = run_client(
+        broker, spec, timeout_s=args.duration + 120, profile=profile, gil_only=args.profile_gil
+    )
     if window.profile is not None:
         hot = hot_functions(window.profile)
         print(format_hot(f"{broker.spec.name}/{backend}/{scenario.name}", hot), flush=True)
@@ -244,6 +250,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=500,
         help="fetch.wait.max.ms of the latency consumer [500, librdkafka's default]",
+    )
+    parser.add_argument(
+        "--profile-gil", action="store_true", help="--profile only the thread holding the GIL"
     )
     parser.add_argument(
         "--consume-passes", type=int, default=1, help="consumes read their topic N times [1]"

@@ -23,9 +23,12 @@ class HotFunction:
 
 
 class Profiler:
-    """`py-spy record` in collapsed-stack (raw) format; stop() makes it write the file."""
+    """`py-spy record` in collapsed-stack (raw) format; stop() makes it write the file.
 
-    def __init__(self, pid: int, path: Path, rate: int = 200) -> None:
+    gil_only keeps only samples of the thread holding the GIL: Python's CPU bottleneck,
+    without executor threads blocked in write/fsync/pread."""
+
+    def __init__(self, pid: int, path: Path, rate: int = 200, gil_only: bool = False) -> None:
         binary = shutil.which("py-spy")
         if binary is None:
             raise RuntimeError("py-spy is not on PATH")
