@@ -11,22 +11,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _LINE_NUMBER = re.compile(r":\d+\)$")
+_LOOP_FRAME = "Runner.run "
 
 
 @dataclass(frozen=True, slots=True)
 class HotFunction:
-    """A function's share of the sampled (non-idle) broker time: own code, and with callees."""
+    """A function's share of the samples: own code, and with callees."""
 
     name: str
     self_pct: float
     total_pct: float
 
 
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Hottest functions of all threads and of the event-loop thread alone.
+
+    py-spy counts a thread blocked in write/fsync/pread as busy, so executor threads doing
+    file I/O dominate `hot`; `loop_hot` is where the single asyncio thread spends its time,
+    the Python CPU that bounds throughput. Under uvloop the loop's own C code (polling,
+    socket I/O, callback dispatch) shows as own time of asyncio's Runner.run."""
+
+    hot: list[HotFunction]
+    loop_hot: list[HotFunction]
+    loop_pct: float
+    samples: int
+
+
 class Profiler:
     """`py-spy record` in collapsed-stack (raw) format; stop() makes it write the file.
 
-    gil_only keeps only samples of the thread holding the GIL: Python's CPU bottleneck,
-    without executor threads blocked in write/fsync/pread."""
+    gil_only keeps only samples of the thread holding the GIL."""
 
     def __init__(self, pid: int, path: Path, rate: int = 200, gil_only: bool = False) -> None:
         binary = shutil.which("py-spy")
@@ -46,6 +61,7 @@ class Profiler:
                 "--nonblocking",
                 "--output",
                 str(path),
+                *(["--gil"] if gil_only else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -63,51 +79,53 @@ class Profiler:
         return self.path if self.path.exists() else None
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """The hottest functions, and how much of the sampled time the event-loop thread took
-    (the rest is executor threads: file I/O, SQLite, hashing with the GIL released or not)."""
-
-    hot: list[HotFunction]
-    loop_pct: float
-    samples: int
-
-
-def hot_functions(raw: Path, limit: int = 15) -> Profile:
-    """Top functions by own samples from a py-spy raw file (lines: `f1;f2;...;leaf COUNT`).
-
-    Under uvloop the loop's own C code (polling, socket I/O, callback dispatch) shows as
-    own time of asyncio's Runner.run, the Python frame that called into it."""
-    own: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    total = loop = 0
+def _stacks(raw: Path) -> list[tuple[list[str], int]]:
+    """(frames root first, with line numbers dropped; count) per line `f1;f2;...;leaf COUNT`."""
+    stacks = []
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
-        count = int(count_text)
+        if stack:
+            stacks.append(([_LINE_NUMBER.sub(")", f) for f in stack.split(";")], int(count_text)))
+    return stacks
+
+
+def _top(stacks: list[tuple[list[str], int]], limit: int) -> list[HotFunction]:
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for frames, count in stacks:
         total += count
-        frames = [_LINE_NUMBER.sub(")", f) for f in stack.split(";")]
-        if frames[0].startswith("process ") or frames[0].startswith("thread "):
-            frames = frames[1:] or frames
         own[frames[-1]] += count
-        if any(f.startswith("Runner.run ") for f in frames):
-            loop += count
         for frame in set(frames):
             inclusive[frame] += count
-    if not total:
-        return Profile([], 0.0, 0)
-    hot = [
+    return [
         HotFunction(name, 100 * n / total, 100 * inclusive[name] / total)
         for name, n in own.most_common(limit)
     ]
-    return Profile(hot, 100 * loop / total, total)
+
+
+def hot_functions(raw: Path, limit: int = 15) -> Profile:
+    """Top functions by own samples from a py-spy raw file."""
+    stacks = _stacks(raw)
+    total = sum(count for _, count in stacks)
+    if not total:
+        return Profile([], [], 0.0, 0)
+    loop = [(f, n) for f, n in stacks if any(x.startswith(_LOOP_FRAME) for x in f)]
+    loop_total = sum(count for _, count in loop)
+    return Profile(
+        _top(stacks, limit), _top(loop, limit) if loop else [], 100 * loop_total / total, total
+    )
 
 
 def format_hot(title: str, profile: Profile) -> str:
-    lines = [
-        f"-- py-spy {title}: {profile.samples} non-idle samples, event-loop thread "
-        f"{profile.loop_pct:.0f}%; top functions by own time (incl. callees)"
-    ]
-    lines += [f"  {h.self_pct:5.1f}%  ({h.total_pct:5.1f}%)  {h.name}" for h in profile.hot]
-    return "\n".join(lines)
+    def rows(hot: list[HotFunction]) -> list[str]:
+        return [f"  {h.self_pct:5.1f}%  ({h.total_pct:5.1f}%)  {h.name}" for h in hot]
+
+    return "\n".join(
+        [
+            f"-- py-spy {title}: {profile.samples} samples, all threads: own % (incl. callees)",
+            *rows(profile.hot),
+            f"-- event-loop thread ({profile.loop_pct:.0f}% of samples): own % (incl. callees)",
+            *rows(profile.loop_hot),
+        ]
+    )
