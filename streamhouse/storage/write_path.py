@@ -105,6 +105,7 @@ class WritePath:
         self._commit_queue: collections.deque[_Sealed] = collections.deque()
         self._committer: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._segment_finished = asyncio.Event()
         self.pending_object_keys: set[str] = set()
         """Objects sealed by this engine and not yet committed (never garbage)."""
         self.segments_committed = 0
@@ -116,9 +117,10 @@ class WritePath:
         partition: int,
         batches: Sequence[tuple[BatchHeader, memoryview]],
     ) -> AppendResult:
-        if len(self._in_flight) >= self._settings.max_sealed_pending:
-            while len(self._in_flight) >= self._settings.max_sealed_pending:
-                await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+        while len(self._in_flight) >= self._settings.max_sealed_pending:
+            # Back-pressure: one event, set whenever a segment finishes, wakes the waiters.
+            self._segment_finished.clear()
+            await self._segment_finished.wait()
         loop = asyncio.get_running_loop()
         chunk_index, first = self._builder.add(topic_id, partition, batches)
         future: asyncio.Future[AppendResult] = loop.create_future()
@@ -177,7 +179,11 @@ class WritePath:
         self._commit_queue.append(sealed)
         task = loop.create_task(self._upload(sealed))
         self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(self._segment_done)
+
+    def _segment_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._segment_finished.set()
 
     async def flush(self) -> None:
         """Seal now and wait until every sealed segment is committed or failed."""
