@@ -143,7 +143,7 @@ class WritePath:
         if not self._settings.seal_when_idle:
             return False
         busy = sum(1 for task in self._in_flight if not task.done())
-        return busy < self._settings.max_uploads_in_flight
+        return busy < self._settings.seal_at_once_below
 
     def _seal_if_idle(self) -> None:
         if self._builder and self._idle():
