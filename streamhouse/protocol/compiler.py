@@ -316,26 +316,35 @@ class _MessageCompiler:
                 src("b = write_tags(b, sorted(o.unknown_tagged_fields, key=lambda t: t[0]))")
             self.ns["write_tags"] = _write_tags
             return
-        src("tags = s_list(o.unknown_tagged_fields) if o.unknown_tagged_fields else []")
+        # Tagged fields are nearly always at their defaults: test that first, so the common
+        # case writes one zero byte without building a list of tags.
+        checks = []
         for f in tagged:
             fld = defaults[f[1]]
             default = fld.default if fld.default is not dataclasses.MISSING \
                 else fld.default_factory()  # type: ignore[misc,operator]
             local = src.tmp("tv")
             src(f"{local} = o.{f[1]}")
-            src(f"if {self.differs(local, default)}:")
-            with src.indent():
-                saved = src.tmp("saved")
-                src(f"{saved} = b")
-                src("b = bytearray()")
-                self.write(f[2], _in(f[4], self.version), local, f[0])
-                src(f"tags.append(({f[5]}, b))")
-                src(f"b = {saved}")
-        src("if not tags:")
+            checks.append((f, local, self.differs(local, default)))
+        src(f"if not o.unknown_tagged_fields and not ({' or '.join(c for _, _, c in checks)}):")
         src("    b.append(0)")
         src("else:")
-        src("    tags.sort(key=lambda t: t[0])")
-        src("    b = write_tags(b, tags)")
+        with src.indent():
+            src("tags = s_list(o.unknown_tagged_fields) if o.unknown_tagged_fields else []")
+            for f, local, condition in checks:
+                src(f"if {condition}:")
+                with src.indent():
+                    saved = src.tmp("saved")
+                    src(f"{saved} = b")
+                    src("b = bytearray()")
+                    self.write(f[2], _in(f[4], self.version), local, f[0])
+                    src(f"tags.append(({f[5]}, b))")
+                    src(f"b = {saved}")
+            src("if not tags:")
+            src("    b.append(0)")
+            src("else:")
+            src("    tags.sort(key=lambda t: t[0])")
+            src("    b = write_tags(b, tags)")
         self.ns["write_tags"] = _write_tags
 
     def differs(self, expr: str, default: Any) -> str:
