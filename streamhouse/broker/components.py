@@ -1,4 +1,4 @@
-"""Per-broker services beside the listener (coordinators, cleaners), started and stopped in order."""
+"""Per-broker services beside the listener (coordinators, cleaners), started and stopped."""
 
 from __future__ import annotations
 

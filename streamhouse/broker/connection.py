@@ -1,4 +1,4 @@
-"""One client connection: reads requests as they arrive, runs them concurrently, replies in order."""
+"""One client connection: reads requests as they come, runs them concurrently, replies in order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Broker: opens the stores, serves the Kafka listener and the HTTP listener, shuts down cleanly."""
+"""The Broker: opens the stores, serves the Kafka and HTTP listeners, shuts down cleanly."""
 
 from __future__ import annotations
 
@@ -280,7 +280,7 @@ class Broker:
 
     # -- configs ----------------------------------------------------------------------------
     def broker_config(self, name: str) -> str:
-        """A broker config's effective value: dynamic (cluster-wide) > static (settings) > default."""
+        """A broker config's effective value: dynamic (cluster-wide) > static > default."""
         if name in self.dynamic_broker_configs:
             return self.dynamic_broker_configs[name]
         if name in self.settings.broker_configs:

@@ -1,4 +1,4 @@
-"""The broker's typed settings, loaded from CLI options, environment and a TOML file in one place."""
+"""The broker's typed settings, loaded in one place from CLI options, environment and TOML."""
 
 from __future__ import annotations
 

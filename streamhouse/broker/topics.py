@@ -1,4 +1,4 @@
-"""The broker's view of topics: a cache over the metadata store, refreshed so peers' changes show."""
+"""The broker's view of topics: a cache over the metadata store, refreshed to see peers' changes."""
 
 from __future__ import annotations
 

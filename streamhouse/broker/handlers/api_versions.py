@@ -20,7 +20,9 @@ def advertised_api_versions() -> list[ApiVersionsResponse.ApiVersion]:
     ]
 
 
-async def handle_api_versions(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersionsResponse:
+async def handle_api_versions(
+    ctx: RequestContext, request: ApiVersionsRequest
+) -> ApiVersionsResponse:
     if ctx.header.api_version >= 3:
         ctx.session.client_software_name = request.client_software_name
         ctx.session.client_software_version = request.client_software_version
@@ -29,7 +31,9 @@ async def handle_api_versions(ctx: RequestContext, request: ApiVersionsRequest) 
     return ApiVersionsResponse(error_code=ErrorCode.NONE, api_keys=advertised_api_versions())
 
 
-def unsupported_version_response(header: RequestHeader) -> tuple[RequestHeader, ApiVersionsResponse]:
+def unsupported_version_response(
+    header: RequestHeader,
+) -> tuple[RequestHeader, ApiVersionsResponse]:
     """A v0 answer naming what we support, so the client can retry with a version we speak."""
     v0_header = RequestHeader(
         api_key=ApiKey.API_VERSIONS,

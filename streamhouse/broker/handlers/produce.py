@@ -1,4 +1,4 @@
-"""Produce: validate each partition's record batches, append them, answer once they are committed."""
+"""Produce: validate each partition's record batches, append them, answer once committed."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedP
 def _timestamp_problem(
     ctx: RequestContext, topic: TopicMetadata, header: rec.BatchHeader, now_ms: int
 ) -> str | None:
-    """Kafka's message.timestamp.before/after.max.ms checks, on the batch's first and max timestamps."""
+    """Kafka's message.timestamp.before/after.max.ms checks on a batch's first and max stamps."""
     before_ms = int(ctx.broker.topic_config(topic, "message.timestamp.before.max.ms") or 2**63 - 1)
     after_ms = int(ctx.broker.topic_config(topic, "message.timestamp.after.max.ms") or 2**63 - 1)
     for timestamp in (header.base_timestamp, header.max_timestamp):
@@ -78,7 +78,8 @@ def validate_partition(
     if version >= 3 and len(batches) != 1:
         return _fail(
             ErrorCode.INVALID_RECORD,
-            f"Produce requests with version {version} are only allowed to contain exactly one record batch",
+            f"Produce requests with version {version} are only allowed to contain exactly one "
+            "record batch",
         )
     max_message_bytes = int(ctx.broker.topic_config(topic, "max.message.bytes") or 1048588)
     log_append_time = ctx.broker.topic_config(topic, "message.timestamp.type") == "LogAppendTime"
