@@ -61,12 +61,11 @@ class BrokerProcess:
     def start(self, timeout_s: float = 30.0) -> BrokerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **self.env}
-        log_file = open(self.log_path, "ab")
-        self._log_offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen(
-            self.command(), cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-        log_file.close()
+        with open(self.log_path, "ab") as log_file:
+            self._log_offset = self.log_path.stat().st_size
+            self.proc = subprocess.Popen(
+                self.command(), cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if READY_MARK in self.new_log():

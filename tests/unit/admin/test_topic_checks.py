@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from streamhouse.protocol.errors import ErrorCode
-from streamhouse.protocol.messages import CreateTopicsRequest
 
 from streamhouse.broker.config_entries import BrokerConfigLayers, topic_config_conflict
 from streamhouse.broker.handlers.admin_topics import assignment_shape, check_replica_assignment
 from streamhouse.broker.topic_ops import TopicError
+from streamhouse.protocol.errors import ErrorCode
+from streamhouse.protocol.messages import CreateTopicsRequest
 
 Assignment = CreateTopicsRequest.CreatableReplicaAssignment
 REGISTERED = {0, 1, 2}
