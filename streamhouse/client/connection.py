@@ -146,6 +146,19 @@ class BrokerConnection:
             version = self.version(api_key)
         return await self._send(request, version, timeout_s or self.request_timeout_s)
 
+    async def send_only(self, request: Any) -> None:
+        """Send a request the broker does not answer (Produce with acks=0)."""
+        if self._closed is not None:
+            raise BrokerUnreachable(f"connection to {self.address} is closed: {self._closed}")
+        version = self.version(type(request).API_KEY)
+        correlation_id = next(self._correlation_ids) & 0x7FFFFFFF
+        try:
+            self._writer.write(encode_request(request, version, correlation_id, self.client_id))
+            await self._writer.drain()
+        except OSError as exc:
+            self._fail(exc)
+            raise BrokerUnreachable(f"connection to {self.address} failed: {exc}") from None
+
     async def _send(self, request: Any, version: int, timeout_s: float) -> Any:
         if self._closed is not None:
             raise BrokerUnreachable(f"connection to {self.address} is closed: {self._closed}")

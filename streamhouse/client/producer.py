@@ -19,6 +19,7 @@ from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.records import Header, Record, encode_batch
 
 ACKS_ALL = -1
+ACKS_NONE = 0
 
 
 @dataclass(slots=True)
@@ -32,7 +33,7 @@ class ProducerRecord:
 
 @dataclass(slots=True)
 class PartitionResult:
-    """What one partition received: offsets first..last, count records."""
+    """What one partition received: offsets first..last (-1 with acks=0), count records."""
 
     first_offset: int = -1
     last_offset: int = -1
@@ -166,6 +167,9 @@ class Producer:
         tp = TopicPartition(self.topic, partition)
 
         async def run() -> int:
+            if self.acks == ACKS_NONE:
+                await (await self.cluster.leader(tp)).send_only(request)
+                return -1
             response = await (await self.cluster.leader(tp)).request(request)
             result = response.responses[0].partition_responses[0]
             check(result.error_code, result.error_message,
@@ -176,7 +180,7 @@ class Producer:
         done = self.results.setdefault(partition, PartitionResult())
         if done.first_offset < 0:
             done.first_offset = base_offset
-        done.last_offset = base_offset + len(records) - 1
+        done.last_offset = base_offset + len(records) - 1 if base_offset >= 0 else -1
         done.count += len(records)
         self.acked += len(records)
 

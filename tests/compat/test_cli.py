@@ -7,6 +7,7 @@ codes, and that what the CLI reports or changes is what every other Kafka client
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -290,6 +291,32 @@ def test_produce_to_a_chosen_partition(broker: BrokerProcess, admin: AdminClient
     assert out["records"] == 3  # the last line needs no newline
     offsets = cli_json(broker, "offsets", topic_name)["partitions"]
     assert [(p["earliest"], p["latest"]) for p in offsets] == [(0, 0), (0, 0), (0, 3)]
+
+
+@pytest.mark.parametrize("acks", ["1", "0"])
+def test_produce_with_weaker_acks_does_not_wait_for_answers_that_never_come(
+        broker: BrokerProcess, admin: AdminClient, topic_name: str, acks: str) -> None:
+    # acks=0 promises nothing about delivery, so only acks=1 is checked for arrival; acks=0
+    # must simply not wait for the answer the broker never sends.
+    create_topic(admin, topic_name)
+    out = cli_json(broker, "produce", topic_name, "--acks", acks, stdin=b"a\nb\nc\n")
+    assert out["records"] == 3
+    if acks == "1":
+        assert out["partitions"][0]["last_offset"] == 2
+        consumed = cli_json_lines(broker, "consume", topic_name, "--from-beginning", "-n", "3")
+        assert [r["value"] for r in consumed] == ["a", "b", "c"]
+
+
+def test_binary_keys_and_values_are_base64_in_json(broker: BrokerProcess, admin: AdminClient,
+                                                   topic_name: str) -> None:
+    create_topic(admin, topic_name)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce(topic_name, key=b"\xff\x00", value=b"\x80binary")
+    assert producer.flush(TIMEOUT_S) == 0
+    [record] = cli_json_lines(broker, "consume", topic_name, "--from-beginning", "-n", "1")
+    assert base64.b64decode(record["key"]) == b"\xff\x00"
+    assert base64.b64decode(record["value"]) == b"\x80binary"
+    assert record["encoding"] == {"key": "base64", "value": "base64"}
 
 
 def test_produce_line_without_key_separator_is_a_usage_error(broker: BrokerProcess,
