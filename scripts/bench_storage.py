@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import tempfile
 import time
@@ -67,7 +68,8 @@ def make_batch() -> tuple[Any, memoryview, int]:
 
 async def bench_append(engine: StorageEngine, topic_id: uuid.UUID, args: argparse.Namespace
                        ) -> tuple[float, float]:
-    """(records/s, mean append latency in ms) with `args.in_flight` appends per partition."""
+    """(records/s, mean append latency in ms, records per CPU second of this process, all
+    threads) with `args.in_flight` appends per partition."""
     partitions = args.partitions
     header, view, per_batch = make_batch()
     batches_per_partition = args.records // per_batch // partitions
@@ -93,11 +95,11 @@ async def bench_append(engine: StorageEngine, topic_id: uuid.UUID, args: argpars
 
     for p in range(partitions):
         await engine.partition_state(topic_id, p)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     await asyncio.gather(*(produce(p) for p in range(partitions)))
-    elapsed = time.perf_counter() - start
-    rate = batches_per_partition * partitions * per_batch / elapsed
-    return rate, 1000 * sum(latencies) / len(latencies)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    records = batches_per_partition * partitions * per_batch
+    return records / elapsed, 1000 * sum(latencies) / len(latencies), records / cpu
 
 
 async def bench_read(engine: StorageEngine, topic_id: uuid.UUID, partitions: int) -> float:
@@ -148,9 +150,15 @@ async def run(name: str, metadata_url: str, object_url: str, args: argparse.Name
         await objects.ensure_bucket()
     counting = CountingMetadata(metadata)
     settings = defaults_for(object_url)
+    if args.seal_bytes or args.seal_ms:
+        settings = dataclasses.replace(
+            settings,
+            seal_bytes=args.seal_bytes or settings.seal_bytes,
+            seal_ms=args.seal_ms or settings.seal_ms,
+        )
     topic_id = (await metadata.create_topic("bench", args.partitions, {})).topic_id
     writer = StorageEngine(counting, objects, settings, node_id=1)  # type: ignore[arg-type]
-    append_rate, latency_ms = await bench_append(writer, topic_id, args)
+    append_rate, latency_ms, per_cpu_second = await bench_append(writer, topic_id, args)
     await writer.flush()
     segments = writer.segments_committed
     calls_during_append = dict(counting.calls)
@@ -168,7 +176,8 @@ async def run(name: str, metadata_url: str, object_url: str, args: argparse.Name
     print(f"== {name}: {args.records:,} records of {RECORD_SIZE} B, {args.partitions} partitions, "
           f"{args.in_flight} appends in flight per partition, settings {settings}")
     print(f"append+commit      {append_rate:>12,.0f} records/s   ({segments} segments, "
-          f"mean append latency {latency_ms:.1f} ms)")
+          f"mean append latency {latency_ms:.1f} ms, "
+          f"{per_cpu_second:,.0f} records per CPU second)")
     print(f"cached read        {cached_rate:>12,.0f} records/s")
     print(f"uncached read      {uncached_rate:>12,.0f} records/s   ({cold_gets} ranged GETs)")
     print(f"  peer: raw GETs   {raw_rate:>12,.0f} records/s   "
@@ -187,6 +196,8 @@ async def main() -> None:
     parser.add_argument("--in-flight", type=int, default=16,
                         help="appends in flight per partition (pipelining producers)")
     parser.add_argument("--s3-postgres", action="store_true")
+    parser.add_argument("--seal-bytes", type=int, help="override the store's default")
+    parser.add_argument("--seal-ms", type=float, help="override the store's default")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "objects").mkdir()

@@ -13,8 +13,25 @@ log = logging.getLogger("streamhouse.broker")
 
 Factory = Callable[["Broker"], Awaitable[Any]]
 
+
+
+async def _group_coordinator(broker: Broker) -> Any:
+    from streamhouse.broker.groups.coordinator import start_group_coordinator
+
+    return await start_group_coordinator(broker)
+
+
+async def _transaction_coordinator(broker: Broker) -> Any:
+    from streamhouse.broker.transactions.coordinator import start_transaction_coordinator
+
+    return await start_transaction_coordinator(broker)
+
+
 # (name, factory) in start order; each factory returns an object with an async close().
-COMPONENTS: list[tuple[str, Factory]] = []
+COMPONENTS: list[tuple[str, Factory]] = [
+    ("groups", _group_coordinator),
+    ("transactions", _transaction_coordinator),
+]
 
 
 async def start_components(broker: Broker) -> None:

@@ -7,6 +7,7 @@ plan is a pure function of its inputs so the algorithm exists once.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 
@@ -34,6 +35,10 @@ class PartitionCursor:
     log_start_offset: int
     max_timestamp: int
     """Largest batch timestamp ever committed to the partition (-1 when none)."""
+    last_stable_offset: int = 0
+    """First offset of the oldest open transaction, or the high watermark when none is open
+    (a transaction's first offset is always below the high watermark, so the two are
+    equal exactly when no transaction is open)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,13 @@ class CommitPlan:
     index_rows: list[IndexRow] = field(default_factory=list)
     producers: dict[ProducerKey, ProducerEntry] = field(default_factory=dict)
     """Producer states that changed."""
+    opened_transactions: list[tuple[uuid.UUID, int, int, int]] = field(default_factory=list)
+    """(topic_id, partition, producer_id, first_offset) of transactions to record as open."""
+    closed_transactions: list[tuple[uuid.UUID, int, int]] = field(default_factory=list)
+    """(topic_id, partition, producer_id) of stored open transactions to forget."""
+    aborted_transactions: list[tuple[uuid.UUID, int, int, int, int]] = field(
+        default_factory=list)
+    """(topic_id, partition, last_offset, producer_id, first_offset) of aborted ones."""
 
 
 def partition_keys(segment: SegmentToCommit) -> list[PartitionKey]:
@@ -73,14 +85,25 @@ def _lock_order(key: PartitionKey) -> tuple[str, int]:
 
 
 def producer_keys(segment: SegmentToCommit) -> list[ProducerKey]:
-    """The (topic, partition, producer) states the sequence checks need to read."""
+    """The (topic, partition, producer) states the sequence checks and markers read."""
     keys = {
         (c.topic_id, c.partition, b.producer_id)
         for c in segment.chunks
         for b in c.batches
-        if _is_sequence_checked(b)
+        if b.producer_id >= 0
     }
     return sorted(keys, key=lambda k: (str(k[0]), k[1], k[2]))
+
+
+def transactional_partitions(segment: SegmentToCommit) -> list[PartitionKey]:
+    """The partitions whose open transactions the commit must read: those that receive
+    transactional data or a transaction marker."""
+    keys = {
+        (c.topic_id, c.partition)
+        for c in segment.chunks
+        if any(b.is_transactional and b.producer_id >= 0 for b in c.batches)
+    }
+    return sorted(keys, key=_lock_order)
 
 
 def _is_sequence_checked(batch: BatchInfo) -> bool:
@@ -93,16 +116,20 @@ def plan_commit(
     segment: SegmentToCommit,
     partitions: dict[PartitionKey, PartitionCursor],
     producers: dict[ProducerKey, ProducerEntry],
+    open_transactions: dict[PartitionKey, dict[int, int]] | None = None,
 ) -> CommitPlan:
     """Decide every batch's outcome and offset.
 
     `partitions` holds the current cursors of the existing partitions among
     `partition_keys(segment)`, `producers` the stored states among
-    `producer_keys(segment)`. Neither is modified.
+    `producer_keys(segment)`, `open_transactions` for each partition of
+    `transactional_partitions(segment)` its open transactions (producer id -> first
+    offset). None of them is modified.
     """
     plan = CommitPlan(SegmentCommitResult(()))
-    cursors = {k: PartitionCursor(c.high_watermark, c.log_start_offset, c.max_timestamp)
-               for k, c in partitions.items()}
+    cursors = {k: dataclasses.replace(c) for k, c in partitions.items()}
+    stored_open = open_transactions or {}
+    open_now = {k: dict(v) for k, v in stored_open.items()}
     states: dict[ProducerKey, ProducerEntry] = {}
     outcomes: list[tuple[BatchResult, ...]] = []
     for chunk in segment.chunks:
@@ -112,7 +139,14 @@ def plan_commit(
             unknown = BatchResult(BatchOutcome.UNKNOWN_TOPIC_OR_PARTITION, -1)
             outcomes.append((unknown,) * len(chunk.batches))
             continue
-        outcomes.append(_plan_chunk(chunk, cursor, producers, states, plan))
+        outcomes.append(_plan_chunk(chunk, cursor, producers, states, open_now, plan))
+    for key, cursor in cursors.items():
+        before = partitions[key]
+        if key in open_now:
+            cursor.last_stable_offset = min(open_now[key].values(), default=cursor.high_watermark)
+        elif before.last_stable_offset == before.high_watermark:
+            cursor.last_stable_offset = cursor.high_watermark
+    _plan_open_transactions(stored_open, open_now, plan)
     plan.result = SegmentCommitResult(tuple(
         ChunkResult(
             batches,
@@ -131,11 +165,46 @@ def _watermarks(cursor: PartitionCursor | None) -> tuple[int, int]:
     return cursor.high_watermark, cursor.log_start_offset
 
 
+def _plan_open_transactions(
+    stored: dict[PartitionKey, dict[int, int]],
+    now: dict[PartitionKey, dict[int, int]],
+    plan: CommitPlan,
+) -> None:
+    for key, open_now in now.items():
+        before = stored.get(key, {})
+        for producer_id, first_offset in before.items():
+            if open_now.get(producer_id) != first_offset:
+                plan.closed_transactions.append((key[0], key[1], producer_id))
+        for producer_id, first_offset in open_now.items():
+            if before.get(producer_id) != first_offset:
+                plan.opened_transactions.append((key[0], key[1], producer_id, first_offset))
+
+
+def _track_transaction(
+    chunk: ChunkToCommit,
+    batch: BatchInfo,
+    base_offset: int,
+    open_now: dict[PartitionKey, dict[int, int]],
+    plan: CommitPlan,
+) -> None:
+    """A transaction opens at its first data batch on a partition and ends at its marker."""
+    key = (chunk.topic_id, chunk.partition)
+    open_here = open_now.setdefault(key, {})
+    if not batch.is_control:
+        open_here.setdefault(batch.producer_id, base_offset)
+        return
+    first_offset = open_here.pop(batch.producer_id, None)
+    if batch.is_abort_marker and first_offset is not None:
+        plan.aborted_transactions.append(
+            (chunk.topic_id, chunk.partition, base_offset, batch.producer_id, first_offset))
+
+
 def _plan_chunk(
     chunk: ChunkToCommit,
     cursor: PartitionCursor,
     stored: dict[ProducerKey, ProducerEntry],
     states: dict[ProducerKey, ProducerEntry],
+    open_now: dict[PartitionKey, dict[int, int]],
     plan: CommitPlan,
 ) -> tuple[BatchResult, ...]:
     results: list[BatchResult] = []
@@ -155,11 +224,26 @@ def _plan_chunk(
             entry = entry or ProducerEntry()
             entry.add(batch, base_offset)
             states[producer_key] = entry
-        # Transactional batches are indexed like any other for now; tracking open
-        # transactions (and holding last_stable_offset back) hooks in here.
+        elif batch.is_control and batch.producer_id >= 0:
+            _fence_older_epochs(producer_key, batch, stored, states)
+        if batch.is_transactional and batch.producer_id >= 0:
+            _track_transaction(chunk, batch, base_offset, open_now, plan)
         results.append(BatchResult(BatchOutcome.OK, base_offset))
     _add_index_rows(chunk, cursor, results, plan)
     return tuple(results)
+
+
+def _fence_older_epochs(
+    key: ProducerKey,
+    marker: BatchInfo,
+    stored: dict[ProducerKey, ProducerEntry],
+    states: dict[ProducerKey, ProducerEntry],
+) -> None:
+    """A marker written with a bumped epoch fences the producer's older epoch on this
+    partition (Kafka's appendEndTxnMarker): its batch window starts over."""
+    entry = states.get(key) or stored.get(key)
+    if entry is not None and entry.producer_epoch < marker.producer_epoch:
+        states[key] = ProducerEntry(marker.producer_epoch, [], entry.last_timestamp)
 
 
 def _add_index_rows(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,8 @@ class BatchInfo:
     base_sequence: int = -1
     is_transactional: bool = False
     is_control: bool = False
+    is_abort_marker: bool = False
+    """A control batch whose marker aborts the producer's transaction (else it commits)."""
     byte_length: int = 0
     """The batch's size in the segment (its length field + 12). Needed only when a batch in
     the middle of a chunk is rejected, to split the chunk's byte range around it; 0 when
@@ -131,3 +136,59 @@ class BrokerInfo:
     port: int
     rack: str | None = None
     last_heartbeat_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AbortedTransaction:
+    """An aborted transaction on one partition: its data spans first_offset..last_offset
+    (the offset of its abort marker); read_committed consumers skip that producer's data."""
+
+    producer_id: int
+    first_offset: int
+    last_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerSnapshot:
+    """One producer's state on one partition, as DescribeProducers reports it."""
+
+    producer_id: int
+    producer_epoch: int
+    last_sequence: int
+    last_timestamp: int
+    current_txn_start_offset: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord:
+    """The transaction coordinator's stored state of one transactional id."""
+
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    last_producer_id: int
+    """The id before the last change of producer id (epoch exhaustion), or -1."""
+    last_producer_epoch: int
+    """The epoch before the last bump, so a retried InitProducerId is recognised; or -1."""
+    state: str
+    timeout_ms: int
+    start_ms: int
+    """When the current transaction began (-1 when none is open)."""
+    updated_ms: int
+    partitions: frozenset[tuple[str, int]] = frozenset()
+    """(topic, partition) pairs added to the current transaction."""
+    groups: frozenset[str] = frozenset()
+    """Consumer groups added to the current transaction (AddOffsetsToTxn)."""
+    pending_offsets: tuple[tuple[str, CommittedOffset], ...] = ()
+    """(group id, offset) committed in the transaction; published to the group on commit."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionUpdate(Generic[T]):
+    """What a transaction-update function decided: the new record (None: unchanged), the
+    value to hand back to the caller, and whether to publish the old record's pending
+    offsets to their groups in the same metadata transaction."""
+
+    record: TransactionRecord | None
+    result: T
+    publish_offsets: bool = False

@@ -27,6 +27,7 @@ from streamhouse.metadata.sql_store import (
     index_rows,
     partition_rows,
     producer_rows,
+    write_transaction_rows,
 )
 from streamhouse.metadata.store import MetadataUnavailable
 
@@ -127,19 +128,20 @@ class PostgresMetadataStore(SQLMetadataStore):
             " SELECT r.*, new_object.object_id FROM new_object, unnest($4::uuid[], $5::int4[],"
             " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int4[], $11::int8[],"
             " $12::int8[]) AS r),"
-            # No transactions are tracked yet: the last stable offset follows the HWM.
             " advanced AS (UPDATE partitions SET high_watermark = u.hwm,"
-            " last_stable_offset = u.hwm, max_timestamp = u.max_timestamp"
-            " FROM unnest($13::uuid[], $14::int4[], $15::int8[], $16::int8[])"
-            " AS u(topic_id, partition, hwm, max_timestamp)"
+            " last_stable_offset = u.lso, max_timestamp = u.max_timestamp"
+            " FROM unnest($13::uuid[], $14::int4[], $15::int8[], $16::int8[], $17::int8[])"
+            " AS u(topic_id, partition, hwm, max_timestamp, lso)"
             " WHERE partitions.topic_id = u.topic_id AND partitions.partition = u.partition),"
             f" producers AS (INSERT INTO producer_states ({PRODUCER_ROW_COLUMNS})"
-            " SELECT * FROM unnest($17::uuid[], $18::int4[], $19::int8[], $20::int4[],"
-            f" $21::text[], $22::int8[]) {UPSERT_PRODUCER_STATE})"
+            " SELECT * FROM unnest($18::uuid[], $19::int4[], $20::int8[], $21::int4[],"
+            f" $22::text[], $23::int8[]) {UPSERT_PRODUCER_STATE})"
             " SELECT 1",
             segment.object_key, segment.object_size, segment.created_ms,
-            *_columns(chunks, 9), *_columns(partitions, 4), *_columns(producers, 6),
+            *_columns(chunks, 9), *_columns(partitions, 5), *_columns(producers, 6),
         )
+        if plan.opened_transactions or plan.closed_transactions or plan.aborted_transactions:
+            await write_transaction_rows(tx, plan)
 
     async def _lock_migrations(self, tx: Transaction) -> None:
         await tx.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)

@@ -9,6 +9,7 @@ rewrites them to its numbered `?n` form.
 from __future__ import annotations
 
 import abc
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -22,16 +23,21 @@ from streamhouse.metadata.commit import (
     partition_keys,
     plan_commit,
     producer_keys,
+    transactional_partitions,
 )
 from streamhouse.metadata.migrations import load_migrations
 from streamhouse.metadata.model import (
+    AbortedTransaction,
     BrokerInfo,
     ChunkLocation,
     CommittedOffset,
     PartitionState,
+    ProducerSnapshot,
     SegmentCommitResult,
     SegmentToCommit,
     TopicMetadata,
+    TransactionRecord,
+    TransactionUpdate,
 )
 from streamhouse.metadata.sequencing import ProducerEntry
 from streamhouse.metadata.store import (
@@ -158,10 +164,9 @@ class SQLMetadataStore(MetadataStore):
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             [(*row, object_id) for row in index_rows(plan)],
         )
-        # No transactions are tracked yet: the last stable offset follows the high watermark.
         await tx.executemany(
-            "UPDATE partitions SET high_watermark = $3, last_stable_offset = $3,"
-            " max_timestamp = $4 WHERE topic_id = $1 AND partition = $2",
+            "UPDATE partitions SET high_watermark = $3, max_timestamp = $4,"
+            " last_stable_offset = $5 WHERE topic_id = $1 AND partition = $2",
             partition_rows(plan),
         )
         await tx.executemany(
@@ -169,6 +174,7 @@ class SQLMetadataStore(MetadataStore):
             f" VALUES ($1, $2, $3, $4, $5, $6) {UPSERT_PRODUCER_STATE}",
             producer_rows(plan),
         )
+        await write_transaction_rows(tx, plan)
 
     # -- running transactions ------------------------------------------------------
     async def _run(
@@ -316,7 +322,8 @@ class SQLMetadataStore(MetadataStore):
             name = await tx.fetchval("SELECT name FROM topics WHERE topic_id = $1", topic_id)
             if name is None:
                 raise UnknownTopic(str(topic_id))
-            for table in ("chunks", "producer_states", "partitions", "topic_configs", "topics"):
+            for table in ("chunks", "producer_states", "open_transactions",
+                          "aborted_transactions", "partitions", "topic_configs", "topics"):
                 await tx.execute(f"DELETE FROM {table} WHERE topic_id = $1", topic_id)
             await tx.execute("DELETE FROM group_offsets WHERE topic = $1", name)
 
@@ -534,21 +541,8 @@ class SQLMetadataStore(MetadataStore):
     # -- consumer group offsets --------------------------------------------------------
     async def commit_offsets(self, group_id: str, offsets: Iterable[CommittedOffset]) -> None:
         """Upsert the offsets; a commit_timestamp_ms of 0 is stored as now."""
-        rows = [
-            (group_id, o.topic, o.partition, o.offset, o.leader_epoch, o.metadata,
-             o.commit_timestamp_ms or now_ms(), o.expire_timestamp_ms)
-            for o in offsets
-        ]
-        await self._write(lambda tx: tx.executemany(
-            f"INSERT INTO group_offsets (group_id, {_OFFSET_COLUMNS})"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
-            " committed_offset = excluded.committed_offset,"
-            " leader_epoch = excluded.leader_epoch, metadata = excluded.metadata,"
-            " commit_timestamp_ms = excluded.commit_timestamp_ms,"
-            " expire_timestamp_ms = excluded.expire_timestamp_ms",
-            rows,
-        ))
+        rows = list(offsets)
+        await self._write(lambda tx: _upsert_offsets(tx, [(group_id, o) for o in rows]))
 
     async def fetch_offsets(
         self, group_id: str, partitions: Iterable[tuple[str, int]] | None = None
@@ -649,8 +643,144 @@ class SQLMetadataStore(MetadataStore):
             "DELETE FROM producer_states WHERE last_timestamp <= $1", now_ms - expiration_ms
         ))
 
+    async def producer_snapshots(
+        self, topic_id: uuid.UUID, partition: int
+    ) -> list[ProducerSnapshot]:
+        rows = await self._read(lambda tx: tx.fetch(
+            "SELECT s.producer_id, s.producer_epoch, s.batches, s.last_timestamp,"
+            " COALESCE(o.first_offset, -1) FROM producer_states s LEFT JOIN open_transactions o"
+            " ON o.topic_id = s.topic_id AND o.partition = s.partition"
+            " AND o.producer_id = s.producer_id"
+            " WHERE s.topic_id = $1 AND s.partition = $2 ORDER BY s.producer_id",
+            topic_id, partition,
+        ))
+        snapshots = []
+        for producer_id, epoch, batches, last_timestamp, txn_start in rows:
+            window = ProducerEntry.decode(epoch, batches, last_timestamp).batches
+            last_seq = window[-1].last_seq if window else -1
+            snapshots.append(
+                ProducerSnapshot(producer_id, epoch, last_seq, last_timestamp, txn_start))
+        return snapshots
+
+    # -- transactions ------------------------------------------------------------------
+    async def get_transaction(self, transactional_id: str) -> TransactionRecord | None:
+        row = await self._query(lambda tx: tx.fetchrow(
+            f"SELECT {_TXN_COLUMNS} FROM transactions WHERE transactional_id = $1",
+            transactional_id,
+        ))
+        return None if row is None else _transaction_from_row(row)
+
+    async def transaction_of_producer(self, producer_id: int) -> TransactionRecord | None:
+        row = await self._query(lambda tx: tx.fetchrow(
+            f"SELECT {_TXN_COLUMNS} FROM transactions WHERE producer_id = $1"
+            " ORDER BY updated_ms DESC LIMIT 1",
+            producer_id,
+        ))
+        return None if row is None else _transaction_from_row(row)
+
+    async def list_transactions(self) -> list[TransactionRecord]:
+        rows = await self._query(lambda tx: tx.fetch(
+            f"SELECT {_TXN_COLUMNS} FROM transactions ORDER BY transactional_id"
+        ))
+        return [_transaction_from_row(row) for row in rows]
+
+    async def update_transaction(
+        self,
+        transactional_id: str,
+        decide: Callable[[TransactionRecord | None], TransactionUpdate[T]],
+    ) -> T:
+        async def run(tx: Transaction) -> T:
+            row = await tx.fetchrow(
+                f"SELECT {_TXN_COLUMNS} FROM transactions WHERE transactional_id = $1"
+                + tx.lock_rows,
+                transactional_id,
+            )
+            current = None if row is None else _transaction_from_row(row)
+            update = decide(current)
+            if update.publish_offsets and current is not None:
+                await _upsert_offsets(tx, current.pending_offsets)
+            if update.record is not None:
+                placeholders = ", ".join(f"${i}" for i in range(1, 13))
+                assignments = ", ".join(
+                    f"{c} = excluded.{c}" for c in _TXN_COLUMNS.split(", ")[1:])
+                await tx.execute(
+                    f"INSERT INTO transactions ({_TXN_COLUMNS}) VALUES ({placeholders})"
+                    f" ON CONFLICT (transactional_id) DO UPDATE SET {assignments}",
+                    *_transaction_row(update.record),
+                )
+            return update.result
+
+        return await self._write(run)
+
+    async def expire_transactions(self, updated_before_ms: int, states: Iterable[str]) -> int:
+        wanted = list(states)
+        async def run(tx: Transaction) -> int:
+            condition, args = tx.in_rows(("state",), ("text",), [(s,) for s in wanted], 2)
+            return await tx.execute(
+                f"DELETE FROM transactions WHERE updated_ms <= $1 AND {condition}",
+                updated_before_ms, *args,
+            )
+
+        return await self._write(run)
+
+    async def aborted_transactions(
+        self, topic_id: uuid.UUID, partition: int, first_offset: int, last_offset: int
+    ) -> list[AbortedTransaction]:
+        rows = await self._query(lambda tx: tx.fetch(
+            "SELECT producer_id, first_offset, last_offset FROM aborted_transactions"
+            " WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3"
+            " AND first_offset <= $4 ORDER BY first_offset",
+            topic_id, partition, first_offset, last_offset,
+        ))
+        return [AbortedTransaction(*row) for row in rows]
+
+
+_TXN_COLUMNS = (
+    "transactional_id, producer_id, producer_epoch, last_producer_id, last_producer_epoch,"
+    " state, timeout_ms, start_ms, updated_ms, partitions, groups, pending_offsets"
+)
+
+
+def _transaction_row(record: TransactionRecord) -> tuple[Any, ...]:
+    offsets = [[group, o.topic, o.partition, o.offset, o.leader_epoch, o.metadata,
+                o.commit_timestamp_ms, o.expire_timestamp_ms]
+               for group, o in record.pending_offsets]
+    return (
+        record.transactional_id, record.producer_id, record.producer_epoch,
+        record.last_producer_id, record.last_producer_epoch, record.state, record.timeout_ms,
+        record.start_ms, record.updated_ms,
+        json.dumps(sorted(record.partitions), separators=(",", ":")),
+        json.dumps(sorted(record.groups), separators=(",", ":")),
+        json.dumps(offsets, separators=(",", ":")),
+    )
+
+
+def _transaction_from_row(row: Row) -> TransactionRecord:
+    return TransactionRecord(
+        *row[:9],
+        partitions=frozenset((topic, partition) for topic, partition in json.loads(row[9])),
+        groups=frozenset(json.loads(row[10])),
+        pending_offsets=tuple(
+            (group, CommittedOffset(*fields)) for group, *fields in json.loads(row[11])),
+    )
+
 
 # -- transaction functions shared by several methods -------------------------------------
+
+async def _upsert_offsets(tx: Transaction, offsets: Sequence[tuple[str, CommittedOffset]]) -> None:
+    """Store committed offsets, (group id, offset) each; a commit time of 0 means now."""
+    await tx.executemany(
+        f"INSERT INTO group_offsets (group_id, {_OFFSET_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
+        " committed_offset = excluded.committed_offset,"
+        " leader_epoch = excluded.leader_epoch, metadata = excluded.metadata,"
+        " commit_timestamp_ms = excluded.commit_timestamp_ms,"
+        " expire_timestamp_ms = excluded.expire_timestamp_ms",
+        [(group_id, o.topic, o.partition, o.offset, o.leader_epoch, o.metadata,
+          o.commit_timestamp_ms or now_ms(), o.expire_timestamp_ms) for group_id, o in offsets],
+    )
+
 
 async def _insert_partitions(tx: Transaction, topic_id: uuid.UUID, numbers: range) -> None:
     await tx.executemany(
@@ -723,13 +853,14 @@ async def _commit_segment(
     if keys:
         condition, args = tx.in_rows(("topic_id", "partition"), ("uuid", "int4"), keys, 1)
         rows = await tx.fetch(
-            "SELECT topic_id, partition, high_watermark, log_start_offset, max_timestamp"
-            f" FROM partitions WHERE {condition} ORDER BY topic_id, partition" + tx.lock_rows,
+            "SELECT topic_id, partition, high_watermark, log_start_offset, max_timestamp,"
+            f" last_stable_offset FROM partitions WHERE {condition}"
+            " ORDER BY topic_id, partition" + tx.lock_rows,
             *args,
         )
-        for topic_id, partition, high_watermark, log_start, max_timestamp in rows:
+        for topic_id, partition, high_watermark, log_start, max_timestamp, lso in rows:
             partitions[(as_uuid(topic_id), partition)] = PartitionCursor(
-                high_watermark, log_start, max_timestamp)
+                high_watermark, log_start, max_timestamp, lso)
     wanted = [k for k in producer_keys(segment) if (k[0], k[1]) in partitions]
     producers: dict[ProducerKey, ProducerEntry] = {}
     if wanted:
@@ -744,7 +875,20 @@ async def _commit_segment(
             producers[(as_uuid(topic_id), partition, producer_id)] = ProducerEntry.decode(
                 epoch, batches, last_timestamp)
 
-    plan = plan_commit(segment, partitions, producers)
+    open_transactions: dict[PartitionKey, dict[int, int]] = {}
+    txn_keys = [k for k in transactional_partitions(segment) if k in partitions]
+    if txn_keys:
+        open_transactions = {k: {} for k in txn_keys}
+        condition, args = tx.in_rows(("topic_id", "partition"), ("uuid", "int4"), txn_keys, 1)
+        rows = await tx.fetch(
+            f"SELECT topic_id, partition, producer_id, first_offset FROM open_transactions"
+            f" WHERE {condition}",
+            *args,
+        )
+        for topic_id, partition, producer_id, first_offset in rows:
+            open_transactions[(as_uuid(topic_id), partition)][producer_id] = first_offset
+
+    plan = plan_commit(segment, partitions, producers, open_transactions)
 
     await write_plan(tx, segment, plan)
     return plan.result
@@ -772,8 +916,30 @@ def index_rows(plan: CommitPlan) -> list[tuple[Any, ...]]:
 
 
 def partition_rows(plan: CommitPlan) -> list[tuple[Any, ...]]:
-    """(topic_id, partition, high_watermark, max_timestamp) of each advanced partition."""
-    return [(k[0], k[1], c.high_watermark, c.max_timestamp) for k, c in plan.partitions.items()]
+    """(topic_id, partition, high_watermark, max_timestamp, last_stable_offset) of each
+    advanced partition."""
+    return [(k[0], k[1], c.high_watermark, c.max_timestamp, c.last_stable_offset)
+            for k, c in plan.partitions.items()]
+
+
+async def write_transaction_rows(tx: Transaction, plan: CommitPlan) -> None:
+    """The open and aborted transactions a commit changed (nothing for most commits)."""
+    await tx.executemany(
+        "DELETE FROM open_transactions"
+        " WHERE topic_id = $1 AND partition = $2 AND producer_id = $3",
+        plan.closed_transactions,
+    )
+    await tx.executemany(
+        "INSERT INTO open_transactions (topic_id, partition, producer_id, first_offset)"
+        " VALUES ($1, $2, $3, $4)",
+        plan.opened_transactions,
+    )
+    await tx.executemany(
+        "INSERT INTO aborted_transactions"
+        " (topic_id, partition, last_offset, producer_id, first_offset)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        plan.aborted_transactions,
+    )
 
 
 def producer_rows(plan: CommitPlan) -> list[tuple[Any, ...]]:

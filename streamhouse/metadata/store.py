@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import abc
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from streamhouse.metadata.model import (
+    AbortedTransaction,
     BrokerInfo,
     ChunkLocation,
     CommittedOffset,
     PartitionState,
+    ProducerSnapshot,
     SegmentCommitResult,
     SegmentToCommit,
     TopicMetadata,
+    TransactionRecord,
+    TransactionUpdate,
 )
+
+T = TypeVar("T")
 
 
 class MetadataError(Exception):
@@ -220,3 +227,44 @@ class MetadataStore(abc.ABC):
     async def expire_producer_states(self, now_ms: int, expiration_ms: int) -> int:
         """Forget per-partition producer states whose last batch timestamp is older than
         now - expiration (Kafka's producer.id.expiration.ms); returns how many."""
+
+    @abc.abstractmethod
+    async def producer_snapshots(
+        self, topic_id: uuid.UUID, partition: int
+    ) -> list[ProducerSnapshot]:
+        """The producers with state on the partition, with their open transaction's start."""
+
+    # -- transactions ----------------------------------------------------------
+    @abc.abstractmethod
+    async def get_transaction(self, transactional_id: str) -> TransactionRecord | None: ...
+
+    @abc.abstractmethod
+    async def transaction_of_producer(self, producer_id: int) -> TransactionRecord | None:
+        """The transactional id currently holding `producer_id`, if any."""
+
+    @abc.abstractmethod
+    async def list_transactions(self) -> list[TransactionRecord]: ...
+
+    @abc.abstractmethod
+    async def update_transaction(
+        self,
+        transactional_id: str,
+        decide: Callable[[TransactionRecord | None], TransactionUpdate[T]],
+    ) -> T:
+        """Read-decide-write one transactional id atomically, with its row locked.
+
+        `decide` gets the stored record (None if there is none) and is a pure function:
+        it may run more than once when the store retries a conflicting transaction.
+        """
+
+    @abc.abstractmethod
+    async def expire_transactions(self, updated_before_ms: int, states: Iterable[str]) -> int:
+        """Delete the transactional ids in one of `states` not updated since the given time
+        (Kafka's transactional.id.expiration.ms); returns how many."""
+
+    @abc.abstractmethod
+    async def aborted_transactions(
+        self, topic_id: uuid.UUID, partition: int, first_offset: int, last_offset: int
+    ) -> list[AbortedTransaction]:
+        """Aborted transactions of the partition overlapping first_offset..last_offset,
+        by first offset."""

@@ -15,8 +15,9 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from streamhouse.metadata.model import PartitionState, SegmentCommitResult
+from streamhouse.metadata.model import ChunkLocation, PartitionState, SegmentCommitResult
 from streamhouse.metadata.store import MetadataStore
 from streamhouse.protocol.records import BatchHeader
 from streamhouse.storage.cache import SegmentCache
@@ -33,6 +34,7 @@ from streamhouse.storage.write_path import AppendResult, WritePath, detached
 log = logging.getLogger(__name__)
 
 GC_BATCH = 1000
+TIMESTAMP_SCAN_CHUNKS = 64
 
 
 class StorageError(Exception):
@@ -41,6 +43,19 @@ class StorageError(Exception):
     def __init__(self, error_code: StorageErrorCode, message: str = "") -> None:
         super().__init__(message or error_code.name)
         self.error_code = error_code
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStats:
+    segments_committed: int
+    segments_failed: int
+    segments_in_flight: int
+    """Sealed, not yet committed or failed."""
+    object_reads: int
+    """Ranged GETs the read path issued (cache misses that reached the object store)."""
+    cache_bytes: int
+    cache_hits: int
+    cache_misses: int
 
 
 def _state(key: PartitionKey, view: PartitionView) -> PartitionState:
@@ -83,6 +98,7 @@ class StorageEngine:
         """Seal and commit the open segment and wait for every upload in flight."""
         self._closed = True
         await self._writer.flush()
+        await self._reader.close()
 
     async def flush(self) -> None:
         """Seal the open segment now and wait until everything sealed is committed or failed."""
@@ -225,10 +241,31 @@ class StorageEngine:
         if view is None:
             raise StorageError(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         location = await self.metadata.find_chunk_by_timestamp(topic_id, partition, timestamp_ms)
-        if location is None:
-            return None
-        data = await self._reader.chunk_bytes(location, view.leader_epoch)
-        return offset_for_timestamp_in_chunk(data, timestamp_ms, view.log_start_offset)
+        while location is not None:
+            data = await self._reader.chunk_bytes(location, view.leader_epoch)
+            found = offset_for_timestamp_in_chunk(data, timestamp_ms, view.log_start_offset)
+            if found is not None:
+                return found
+            # Only records below log start matched (timestamps need not grow with offsets).
+            location = await self._next_chunk_reaching(
+                topic_id, partition, location.last_offset + 1, timestamp_ms
+            )
+        return None
+
+    async def _next_chunk_reaching(
+        self, topic_id: uuid.UUID, partition: int, offset: int, timestamp_ms: int
+    ) -> ChunkLocation | None:
+        """The first chunk from `offset` on holding a timestamp >= `timestamp_ms`."""
+        while True:
+            following = await self.metadata.find_chunks(
+                topic_id, partition, offset, TIMESTAMP_SCAN_CHUNKS
+            )
+            for location in following:
+                if location.max_timestamp >= timestamp_ms:
+                    return location
+            if len(following) < TIMESTAMP_SCAN_CHUNKS:
+                return None
+            offset = following[-1].last_offset + 1
 
     async def max_timestamp_offset(
         self, topic_id: uuid.UUID, partition: int
@@ -290,6 +327,18 @@ class StorageEngine:
         return len(garbage)
 
     # -- introspection ----------------------------------------------------------------
+    def stats(self) -> StorageStats:
+        """Counters for metrics (monotonic ones since start, and current cache use)."""
+        return StorageStats(
+            segments_committed=self._writer.segments_committed,
+            segments_failed=self._writer.segments_failed,
+            segments_in_flight=len(self._writer.pending_object_keys),
+            object_reads=self._reader.object_reads,
+            cache_bytes=self.cache.size,
+            cache_hits=self.cache.hits,
+            cache_misses=self.cache.misses,
+        )
+
     @property
     def segments_committed(self) -> int:
         return self._writer.segments_committed

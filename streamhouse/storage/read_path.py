@@ -75,6 +75,12 @@ class ReadPath:
         self._prefetches: set[asyncio.Task[None]] = set()
         self.object_reads = 0
 
+    async def close(self) -> None:
+        """Stop read-ahead still in flight."""
+        for task in list(self._prefetches):
+            task.cancel()
+        await asyncio.gather(*self._prefetches, return_exceptions=True)
+
     async def read(
         self,
         topic_id: uuid.UUID,
@@ -92,6 +98,9 @@ class ReadPath:
         """
         try:
             view = await self._views.get(topic_id, partition)
+            if view is not None and offset > view.high_watermark:
+                # Another broker may have committed past what this one has seen.
+                view = await self._views.refresh(topic_id, partition)
             if view is None:
                 return ReadResult(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             if offset < view.log_start_offset or offset > view.high_watermark:
@@ -166,7 +175,11 @@ class ReadPath:
         budget -= locations[0].byte_length
         for location in locations[1:]:
             key = location.object_key, location.byte_start, location.byte_length
-            if key not in self._loading and self._cache.get(*key) is None:
+            if (
+                location.byte_length <= self._cache.capacity // 4  # else evicted before use
+                and key not in self._loading
+                and self._cache.get(*key) is None
+            ):
                 task = asyncio.get_running_loop().create_task(
                     self._quiet_load(location, leader_epoch)
                 )

@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from streamhouse.metadata.model import BatchInfo, ChunkToCommit, SegmentToCommit
-from streamhouse.protocol.records import BatchHeader
+from streamhouse.protocol.records import (
+    BatchHeader,
+    ControlType,
+    RecordsError,
+    decode_batch,
+    decode_control_record,
+)
 from streamhouse.storage.keys import spread_key
 
 PartitionKey = tuple[uuid.UUID, int]
@@ -27,7 +33,18 @@ def segment_object_key(node_id: int, created_ms: int) -> str:
     return spread_key(f"{node_id}-{created_ms:013d}-{uuid.uuid4().hex}{SEGMENT_SUFFIX}")
 
 
-def batch_info(header: BatchHeader, byte_length: int) -> BatchInfo:
+def is_abort_marker(header: BatchHeader, batch: memoryview) -> bool:
+    """Whether a control batch is a transaction marker that aborts (COMMIT otherwise)."""
+    if not header.is_control:
+        return False
+    try:
+        _, records = decode_batch(batch)
+        return bool(records) and decode_control_record(records[0])[0] == ControlType.ABORT
+    except RecordsError:
+        return False
+
+
+def batch_info(header: BatchHeader, batch: memoryview) -> BatchInfo:
     return BatchInfo(
         offset_count=header.offset_count,
         record_count=header.record_count,
@@ -37,7 +54,8 @@ def batch_info(header: BatchHeader, byte_length: int) -> BatchInfo:
         base_sequence=header.base_sequence,
         is_transactional=header.is_transactional,
         is_control=header.is_control,
-        byte_length=byte_length,
+        is_abort_marker=is_abort_marker(header, batch),
+        byte_length=len(batch),
     )
 
 
@@ -111,7 +129,7 @@ class SegmentBuilder:
         first = len(chunk.infos)
         for header, view in batches:
             chunk.pieces.append(bytes(view))
-            chunk.infos.append(batch_info(header, len(view)))
+            chunk.infos.append(batch_info(header, view))
             self.size += len(view)
         self.batch_count += len(batches)
         return chunk.index, first

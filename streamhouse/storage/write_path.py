@@ -90,7 +90,7 @@ class WritePath:
         self._on_commit = on_commit
         self._builder = SegmentBuilder()
         self._waiters: list[_Waiter] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._upload_slots = asyncio.Semaphore(settings.max_uploads_in_flight)
         self._last_commit: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -116,8 +116,24 @@ class WritePath:
         if self._builder.size >= self._settings.seal_bytes:
             self.seal()
         elif self._timer is None:
-            self._timer = loop.call_later(self._settings.seal_ms / 1000.0, self.seal)
+            if self._idle():
+                # Group commit: appends of this event-loop turn share the segment, and
+                # the next one fills while the stores work on it.
+                self._timer = loop.call_soon(self.seal)
+            else:
+                self._timer = loop.call_later(self._settings.seal_ms / 1000.0, self.seal)
         return await future
+
+    def _idle(self) -> bool:
+        """Room for another segment in flight, and sealing when idle is allowed."""
+        if not self._settings.seal_when_idle:
+            return False
+        busy = sum(1 for task in self._in_flight if not task.done())
+        return busy < self._settings.max_uploads_in_flight
+
+    def _seal_if_idle(self) -> None:
+        if self._builder and self._idle():
+            self.seal()
 
     def seal(self) -> None:
         """Seal the open segment (if it holds anything) and start its upload."""
@@ -182,7 +198,10 @@ class WritePath:
                         waiter.future.set_result(error)
                 return
             self.segments_committed += 1
-            self._on_commit(segment, result)
+            try:
+                self._on_commit(segment, result)
+            except Exception:  # the data is committed: still answer with its offsets
+                log.exception("segment %s committed; read side not updated", segment.object_key)
             for waiter in waiters:
                 if not waiter.future.done():
                     waiter.future.set_result(
@@ -198,3 +217,5 @@ class WritePath:
                     waiter.future.set_result(AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR))
             self.pending_object_keys.discard(segment.object_key)
             done.set_result(None)
+            if self._builder:
+                asyncio.get_running_loop().call_soon(self._seal_if_idle)

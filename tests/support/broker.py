@@ -23,12 +23,15 @@ class BrokerProcess:
         port: int | None = None,
         http_port: int | None = None,
         env: dict[str, str] | None = None,
+        pass_listen: bool = True,
     ) -> None:
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
         self.port = port or free_port()
         self.http_port = http_port or free_port()
         self.env = env or {}
+        self.pass_listen = pass_listen
+        """False when the listener comes from a config file or the environment instead."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-broker.log"
         self._log_offset = 0
@@ -42,12 +45,12 @@ class BrokerProcess:
         return f"http://127.0.0.1:{self.http_port}"
 
     def command(self) -> list[str]:
+        listen = ["--listen", self.bootstrap] if self.pass_listen else []
         return [
             sys.executable,
             "-m",
             "streamhouse.broker",
-            "--listen",
-            self.bootstrap,
+            *listen,
             "--http",
             f"127.0.0.1:{self.http_port}",
             "--data-dir",
@@ -90,7 +93,9 @@ class BrokerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise RuntimeError(f"broker ignored SIGTERM for {timeout_s}s:\n{self.new_log()}") from None
+            raise RuntimeError(
+                f"broker ignored SIGTERM for {timeout_s}s:\n{self.new_log()}"
+            ) from None
 
     def kill(self) -> None:
         """SIGKILL: a crash at an arbitrary instant."""

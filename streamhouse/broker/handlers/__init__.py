@@ -14,10 +14,24 @@ from streamhouse.broker.handlers import (
     api_versions,
     cluster,
     fetch,
+    groups,
     offsets,
     produce,
+    transactions,
 )
 
 HANDLERS: dict[int, Handler] = {}
-for _family in (api_versions, cluster, produce, fetch, offsets, admin_topics, admin_configs):
+for _family in (
+    api_versions,
+    cluster,
+    produce,
+    fetch,
+    offsets,
+    admin_topics,
+    admin_configs,
+    groups,
+    transactions,
+):
     HANDLERS.update(_family.HANDLERS)
+for _key, _handler in transactions.FALLBACK_HANDLERS.items():
+    HANDLERS.setdefault(_key, _handler)

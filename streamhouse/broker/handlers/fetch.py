@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from streamhouse.broker.connection import RequestContext
 from streamhouse.metadata.model import TopicMetadata
+from streamhouse.protocol import records as rec
 from streamhouse.protocol.api_keys import ApiKey
 from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.messages import FetchRequest, FetchResponse
@@ -104,7 +105,10 @@ async def _read_all(
                 high_watermark=result.high_watermark,
                 last_stable_offset=result.last_stable_offset,
                 log_start_offset=result.log_start_offset,
-                aborted_transactions=[] if read_committed else None,
+                aborted_transactions=(
+                    await _aborted_transactions(ctx, item, result.batches)
+                    if read_committed else None
+                ),
                 preferred_read_replica=-1,
                 records=result.batches,
             )
@@ -112,6 +116,30 @@ async def _read_all(
         if size:
             ctx.broker.metrics.fetched(item.topic.name, size)
     return answers, total, any_error
+
+
+async def _aborted_transactions(
+    ctx: RequestContext, item: _Wanted, batches: list[memoryview]
+) -> list[FetchResponse.AbortedTransaction]:
+    """Aborted transactions overlapping the returned data, which read_committed consumers
+    need to drop the aborted records; the store is asked only when there is
+    transactional data in what is returned."""
+    last_offset = -1
+    transactional = False
+    for chunk in batches:
+        for header, _ in rec.iter_batches(chunk):
+            transactional = transactional or header.is_transactional
+            last_offset = header.last_offset
+    if not transactional:
+        return []
+    assert ctx.broker.metadata is not None and item.topic is not None
+    aborted = await ctx.broker.metadata.aborted_transactions(
+        item.topic.topic_id, item.partition, item.fetch_offset, last_offset
+    )
+    return [
+        FetchResponse.AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
+        for a in aborted
+    ]
 
 
 def _error_partition(partition: int, code: ErrorCode) -> FetchResponse.PartitionData:

@@ -115,6 +115,25 @@ def validate_partition(
     return result
 
 
+async def _verify_transaction(
+    ctx: RequestContext, header: rec.BatchHeader, topic: str, partition: int
+) -> ErrorCode:
+    """Kafka's transaction verification: a transactional batch is written only to a
+    partition added to its producer's ongoing transaction (else INVALID_TXN_STATE), and
+    only under the transaction's current epoch (else INVALID_PRODUCER_EPOCH)."""
+    if ctx.broker.broker_config("transaction.partition.verification.enable") != "true":
+        return ErrorCode.NONE
+    coordinator = ctx.broker.components.get("transactions")
+    if coordinator is None:
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    error = await coordinator.verify_produce(
+        header.producer_id, header.producer_epoch, topic, partition
+    )
+    if error == ErrorCode.INVALID_PRODUCER_ID_MAPPING:
+        return ErrorCode.INVALID_TXN_STATE
+    return ErrorCode(error)
+
+
 async def _produce_partition(
     ctx: RequestContext,
     topic: TopicMetadata | None,
@@ -145,6 +164,12 @@ async def _produce_partition(
             record_errors=record_errors,
             error_message=validated.error_message,
         )
+    transactional = next((h for h, _ in validated.batches if h.is_transactional), None)
+    if transactional is not None:
+        error = await _verify_transaction(ctx, transactional, name, index)
+        if error != ErrorCode.NONE:
+            broker.metrics.produce_rejected(name, error)
+            return PartitionResponse(index=index, error_code=error, base_offset=-1)
     assert broker.engine is not None
     appended = await broker.engine.append(topic.topic_id, index, validated.batches)
     if appended.error_code == ErrorCode.NONE:

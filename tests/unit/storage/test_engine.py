@@ -157,6 +157,8 @@ async def test_timestamp_lookups_find_exact_records(
     assert await engine.max_timestamp_offset(topic_id, 0) == (4, base + 30)
     await engine.delete_records(topic_id, 0, 2)
     assert await engine.offset_for_timestamp(topic_id, 0, base) == (2, base + 5)
+    # The chunk the index finds for base+8 matches only below log start (offset 1).
+    assert await engine.offset_for_timestamp(topic_id, 0, base + 8) == (3, base + 20)
 
 
 async def test_cached_and_uncached_reads_return_identical_bytes(
@@ -169,7 +171,9 @@ async def test_cached_and_uncached_reads_return_identical_bytes(
             *(writer.append(topic_id, p, [make_batch([payload(p, b)] * 3)]) for p in range(2))
         )
     cached = [await read_all(writer, topic_id, p) for p in range(2)]
-    assert writer.object_reads == 0
+    stats = writer.stats()
+    assert (stats.object_reads, stats.segments_failed, stats.segments_in_flight) == (0, 0, 0)
+    assert stats.cache_hits > 0 and stats.cache_bytes > 0
 
     fresh = engine_factory(node_id=2)
     uncached = [await read_all(fresh, topic_id, p) for p in range(2)]
@@ -205,16 +209,25 @@ async def test_two_engines_on_shared_stores_interleave_offsets(
         results.append(await b.append(topic_id, 0, [make_batch([b"b%d" % i])]))
     assert [r.base_offset for r in results] == list(range(20))
     assert (await a.partition_state(topic_id, 0)).high_watermark == 19  # its own last commit
+    # A consumer that saw offset 19 through b fetches 20 from a: not out of range.
+    beyond = await a.read(topic_id, 0, 20, 1 << 20)
+    assert (beyond.error_code, beyond.batches, beyond.high_watermark) == (0, [], 20)
     assert (await a.refresh_partition(topic_id, 0)).high_watermark == 20
+    waiter = asyncio.ensure_future(a.wait_for_data({(topic_id, 0): 20}, 30))
+    await b.append(topic_id, 0, [make_batch([b"from b"])])
+    await asyncio.sleep(0.01)
+    assert not waiter.done()  # b's commit does not reach a by itself...
+    await a.refresh_partition(topic_id, 0)  # ...the broker's periodic refresh does
+    assert await asyncio.wait_for(waiter, 5) is True
     expected = [(2 * i + k, b"%s%d" % (name, i)) for i in range(10) for k, name in
                 enumerate((b"a", b"b"))]
-    assert values_of(await read_all(a, topic_id, 0)) == expected
+    assert values_of(await read_all(a, topic_id, 0)) == [*expected, (20, b"from b")]
 
 
 async def test_close_commits_the_open_segment(
     engine_factory: Callable[..., StorageEngine], metadata: MetadataStore
 ) -> None:
-    slow = engine_factory(StorageSettings(seal_ms=60_000, seal_bytes=1 << 30))
+    slow = engine_factory(StorageSettings(seal_ms=60_000, seal_bytes=1 << 30, seal_when_idle=False))
     topic_id = await new_topic(metadata)
     pending = asyncio.ensure_future(slow.append(topic_id, 0, [make_batch([b"x"])]))
     await asyncio.sleep(0.01)

@@ -99,3 +99,18 @@ async def test_a_failed_segment_assigns_no_offsets_and_later_ones_stay_contiguou
         (0, b"second"), (1, b"third")
     ]
     await engine.close()
+
+
+async def test_appends_of_one_event_loop_turn_share_one_segment_when_idle(file_metadata) -> None:
+    metadata, files = file_metadata
+    settings = StorageSettings(seal_ms=60_000.0, seal_bytes=1 << 30)
+    engine = StorageEngine(metadata, files, settings, node_id=1)
+    topic_id = (await metadata.create_topic("t", 3, {})).topic_id
+    for p in range(3):
+        await engine.partition_state(topic_id, p)
+    results = await asyncio.gather(
+        *(engine.append(topic_id, p, [make_batch([b"v"])]) for p in range(3) for _ in range(2))
+    )
+    assert [r.base_offset for r in results] == [0, 1] * 3
+    assert engine.segments_committed == 1  # sealed at once, not after seal_ms
+    await engine.close()

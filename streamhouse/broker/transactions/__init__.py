@@ -1,0 +1,1 @@
+"""Transactions: the coordinator's state machine (state.py) and its runtime (coordinator.py)."""

@@ -1,0 +1,37 @@
+-- Transactions: the coordinator's state per transactional id, and per partition the
+-- open transactions (which hold the last stable offset back) and the aborted ones
+-- (which read_committed fetches report).
+
+CREATE TABLE transactions (
+    transactional_id TEXT PRIMARY KEY,
+    producer_id BIGINT NOT NULL,
+    producer_epoch INTEGER NOT NULL,
+    last_producer_id BIGINT NOT NULL,
+    last_producer_epoch INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    timeout_ms INTEGER NOT NULL,
+    start_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    partitions TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    pending_offsets TEXT NOT NULL
+);
+
+CREATE INDEX transactions_by_producer ON transactions (producer_id);
+
+CREATE TABLE open_transactions (
+    topic_id UUID NOT NULL,
+    partition INTEGER NOT NULL,
+    producer_id BIGINT NOT NULL,
+    first_offset BIGINT NOT NULL,
+    PRIMARY KEY (topic_id, partition, producer_id)
+);
+
+CREATE TABLE aborted_transactions (
+    topic_id UUID NOT NULL,
+    partition INTEGER NOT NULL,
+    last_offset BIGINT NOT NULL,
+    producer_id BIGINT NOT NULL,
+    first_offset BIGINT NOT NULL,
+    PRIMARY KEY (topic_id, partition, last_offset)
+);

@@ -1,0 +1,155 @@
+"""The daemon as operators run it: configuration, one broker per data dir, shutdown, idling."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from tests.support.broker import REPO_ROOT, BrokerProcess
+from tests.support.ports import free_port
+
+
+def test_second_broker_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -> None:
+    with BrokerProcess(tmp_path / "data") as first:
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streamhouse.broker",
+                "--listen",
+                f"127.0.0.1:{free_port()}",
+                "--http",
+                "off",
+                "--data-dir",
+                str(tmp_path / "data"),
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode != 0
+        assert b"in use by another broker" in second.stderr
+        # The first broker is unaffected.
+        producer = Producer({"bootstrap.servers": first.bootstrap})
+        producer.produce("after-refusal", b"ok")
+        assert producer.flush(30) == 0
+
+
+def test_sigterm_commits_what_acks_0_producers_sent(tmp_path: Path, topic_name: str) -> None:
+    broker = BrokerProcess(tmp_path / "data", "--seal-ms", "60000", "--seal-bytes", "100000000")
+    broker.start()
+    try:
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": 0, "linger.ms": 0})
+        for i in range(100):
+            producer.produce(topic_name, b"fire-and-forget %d" % i)
+        assert producer.flush(30) == 0
+        time.sleep(1.0)  # the records sit in the open segment: its seal age is a minute
+        assert broker.stop() == 0
+        assert "broker stopped" in broker.new_log()
+        broker.start()
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g"})
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=10)
+        consumer.close()
+        assert (low, high) == (0, 100)
+    finally:
+        broker.kill()
+
+
+def test_settings_from_toml_file_and_environment(tmp_path: Path) -> None:
+    port, env_port = free_port(), free_port()
+    config = tmp_path / "broker.toml"
+    config.write_text(
+        f'listen = "127.0.0.1:{port}"\nnode-id = 7\n\n[broker]\n"num.partitions" = 3\n'
+    )
+    broker = BrokerProcess(tmp_path / "data", "--config", str(config), port=port, pass_listen=False)
+    with broker:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        metadata = admin.list_topics(timeout=10)
+        assert list(metadata.brokers) == [7]
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce("auto-created", b"x")
+        assert producer.flush(30) == 0
+        assert (
+            len(admin.list_topics("auto-created", timeout=10).topics["auto-created"].partitions)
+            == 3
+        )
+    # The environment overrides the file.
+    env_broker = BrokerProcess(
+        tmp_path / "data2",
+        "--config",
+        str(config),
+        env={"STREAMHOUSE_LISTEN": f"127.0.0.1:{env_port}"},
+        port=env_port,
+        pass_listen=False,
+    )
+    with env_broker:
+        assert f"listen=127.0.0.1:{env_port}" in env_broker.new_log()
+
+
+def test_unknown_setting_in_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('listen = "127.0.0.1:9"\nlisten_adress = "oops"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "streamhouse.broker", "--config", str(config)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"listen_adress" in result.stderr
+
+
+def test_idle_connections_are_closed(tmp_path: Path) -> None:
+    with BrokerProcess(tmp_path / "data", "--idle-timeout-ms", "400") as broker:
+        sock = socket.create_connection(("127.0.0.1", broker.port), timeout=10)
+        sock.settimeout(10)
+        started = time.monotonic()
+        assert sock.recv(1) == b""
+        assert time.monotonic() - started < 8
+        sock.close()
+        assert "idle" in broker.new_log()
+
+
+def test_health_endpoints_answer_json(broker: BrokerProcess) -> None:
+    with urllib.request.urlopen(f"{broker.http_url}/healthz", timeout=10) as response:
+        assert response.status == 200
+        assert json.load(response)["status"] == "alive"
+    with urllib.request.urlopen(f"{broker.http_url}/readyz", timeout=10) as response:
+        body = json.load(response)
+    assert body["status"] == "ready"
+    assert set(body["checks"]) == {"metadata_store", "object_store", "kafka_listener"}
+    with urllib.request.urlopen(f"{broker.http_url}/metrics", timeout=10) as response:
+        assert b"streamhouse_connections_open" in response.read()
+
+
+@pytest.mark.parametrize("option", ["--listen", "--node-id"])
+def test_malformed_option_values_are_refused(tmp_path: Path, option: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamhouse.broker",
+            option,
+            "not-a-thing",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr
