@@ -572,3 +572,14 @@ def test_consume_with_group_joins_it_and_leaves_on_ctrl_c(
     assert stdout == b"one\ntwo\n"
     after = cli_json(broker, "group", "describe", group_id)
     assert after["state"] == "Empty" and after["members"] == []
+
+
+def test_group_describe_survives_a_deleted_topic(broker: BrokerProcess, admin: AdminClient,
+                                                 topic_name: str, group_id: str) -> None:
+    create_topic(admin, topic_name)
+    produce_confluent(broker, topic_name, [b"z"] * 3)
+    consume_and_commit(broker, topic_name, group_id, count=3)
+    cli_json(broker, "topic", "delete", topic_name)
+    out = cli_json(broker, "group", "describe", group_id)
+    for row in out["offsets"]:
+        assert row["log_end_offset"] is None and row["lag"] is None
