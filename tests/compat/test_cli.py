@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -223,6 +224,29 @@ def test_unreachable_bootstrap_exits_3() -> None:
     assert result.returncode == 3
     assert result.stdout == b""
     assert b"error:" in result.stderr
+
+
+def test_a_broker_that_never_answers_exits_3_after_the_timeout() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        host, port = silent.getsockname()
+        result = subprocess.run(
+            [sys.executable, "-m", "streamhouse.cli", "--bootstrap", f"{host}:{port}",
+             "--timeout", "1", "topic", "list"],
+            capture_output=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            timeout=CLI_TIMEOUT_S)
+    assert result.returncode == 3
+    assert b"no answer" in result.stderr
+
+
+def test_bootstrap_comes_from_the_environment(broker: BrokerProcess) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "STREAMHOUSE_BOOTSTRAP": broker.bootstrap}
+    result = subprocess.run([sys.executable, "-m", "streamhouse.cli", "-o", "json", "cluster",
+                             "describe"], capture_output=True, cwd=REPO_ROOT, env=env,
+                            timeout=CLI_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["brokers"][0]["port"] == broker.port
 
 
 @pytest.mark.parametrize("args", [
