@@ -171,6 +171,9 @@ class BrokerConnection:
             await self._writer.drain()
             return await asyncio.wait_for(asyncio.shield(future), timeout_s)
         except TimeoutError:
+            # Nobody waits for this answer any more; the connection is given up with it.
+            self._pending.pop(correlation_id, None)
+            future.cancel()
             self._fail(BrokerUnreachable(
                 f"no answer from {self.address} to {type(request).__name__} in {timeout_s:g}s"))
             raise BrokerUnreachable(
