@@ -29,12 +29,14 @@ NO_OFFSET = -1
 class PartitionLag:
     tp: TopicPartition
     committed: int | None
-    log_end: int
+    log_end: int | None
     owner: MemberDescription | None
 
     @property
     def lag(self) -> int | None:
-        return None if self.committed is None else max(self.log_end - self.committed, 0)
+        if self.committed is None or self.log_end is None:
+            return None
+        return max(self.log_end - self.committed, 0)
 
 
 @click.group()
@@ -60,11 +62,23 @@ async def _committed(admin: Admin, group_id: str) -> dict[TopicPartition, int]:
     return {tp: off for tp, off in offsets.items() if off >= 0}
 
 
-async def _log_ends(admin: Admin, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-    if not partitions:
-        return {}
-    listed = await admin.list_offsets(partitions, LATEST)
-    return {tp: found.offset for tp, found in listed.items()}
+async def _log_ends(admin: Admin, partitions: list[TopicPartition]
+                    ) -> dict[TopicPartition, int | None]:
+    """Log end offsets; None for partitions of topics deleted since the group committed."""
+    by_topic: dict[str, list[TopicPartition]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp)
+    results = await asyncio.gather(*(admin.list_offsets(tps, LATEST)
+                                     for tps in by_topic.values()), return_exceptions=True)
+    ends: dict[TopicPartition, int | None] = dict.fromkeys(partitions)
+    for result in results:
+        if isinstance(result, KafkaError) and \
+                result.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+            continue
+        if isinstance(result, BaseException):
+            raise result
+        ends.update({tp: found.offset for tp, found in result.items()})
+    return ends
 
 
 @group.command()

@@ -16,6 +16,8 @@ from streamhouse.cli.output import JSON, TEXT
 from streamhouse.client.cluster import ClientConfig, Cluster, parse_bootstrap
 from streamhouse.client.connection import Address
 from streamhouse.client.errors import BrokerUnreachable, KafkaError, UnsupportedApi
+from streamhouse.protocol.codec import ProtocolError
+from streamhouse.protocol.records import RecordsError
 
 EXIT_OK = 0
 EXIT_KAFKA_ERROR = 1
@@ -63,6 +65,8 @@ class App:
             fail(str(exc), EXIT_KAFKA_ERROR)
         except BrokerUnreachable as exc:
             fail(str(exc), EXIT_UNREACHABLE)
+        except (ProtocolError, RecordsError) as exc:
+            fail(f"unreadable data from the broker: {exc}", EXIT_KAFKA_ERROR)
         except KeyboardInterrupt:
             fail("interrupted", EXIT_INTERRUPTED)
         except BrokenPipeError:

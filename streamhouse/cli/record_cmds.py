@@ -117,6 +117,14 @@ def produce(app: App, topic: str, key_separator: str | None, headers: tuple[str,
         click.echo(f"produced {producer.acked} records to {topic}")
 
 
+def _buffered_stdout() -> io.BufferedIOBase:
+    """stdout with a buffer even under PYTHONUNBUFFERED; flushed after every fetched batch."""
+    stdout = sys.stdout.buffer
+    if isinstance(stdout, io.BufferedIOBase):
+        return stdout
+    return io.BufferedWriter(cast(io.RawIOBase, stdout), 64 * 1024)
+
+
 def _text(data: bytes | None) -> tuple[str | None, bool]:
     """Bytes as a JSON string: UTF-8 text if it is, else base64 (flag True)."""
     if data is None:
@@ -202,7 +210,7 @@ def consume(app: App, topic: str, group: str | None, from_beginning: bool, offse
                                "combine with --partition, --offset or --from-timestamp")
     at_ms = timestamp_ms(from_timestamp, "--from-timestamp") if from_timestamp else None
     as_json = (fmt or app.output) == JSON
-    out = sys.stdout.buffer
+    out = _buffered_stdout()
     separator = key_separator.encode()
 
     def write(record: ConsumedRecord) -> None:

@@ -146,6 +146,19 @@ class BrokerConnection:
             version = self.version(api_key)
         return await self._send(request, version, timeout_s or self.request_timeout_s)
 
+    async def send_only(self, request: Any) -> None:
+        """Send a request the broker does not answer (Produce with acks=0)."""
+        if self._closed is not None:
+            raise BrokerUnreachable(f"connection to {self.address} is closed: {self._closed}")
+        version = self.version(type(request).API_KEY)
+        correlation_id = next(self._correlation_ids) & 0x7FFFFFFF
+        try:
+            self._writer.write(encode_request(request, version, correlation_id, self.client_id))
+            await self._writer.drain()
+        except OSError as exc:
+            self._fail(exc)
+            raise BrokerUnreachable(f"connection to {self.address} failed: {exc}") from None
+
     async def _send(self, request: Any, version: int, timeout_s: float) -> Any:
         if self._closed is not None:
             raise BrokerUnreachable(f"connection to {self.address} is closed: {self._closed}")
@@ -158,6 +171,9 @@ class BrokerConnection:
             await self._writer.drain()
             return await asyncio.wait_for(asyncio.shield(future), timeout_s)
         except TimeoutError:
+            # Nobody waits for this answer any more; the connection is given up with it.
+            self._pending.pop(correlation_id, None)
+            future.cancel()
             self._fail(BrokerUnreachable(
                 f"no answer from {self.address} to {type(request).__name__} in {timeout_s:g}s"))
             raise BrokerUnreachable(

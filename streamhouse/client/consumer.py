@@ -42,8 +42,8 @@ class ConsumedRecord:
 class Consumer:
     def __init__(self, cluster: Cluster, positions: dict[TopicPartition, int], *,
                  reset_to: int = EARLIEST, max_wait_ms: int = 500,
-                 max_bytes: int = 16 * 1024 * 1024,
-                 partition_max_bytes: int = 4 * 1024 * 1024) -> None:
+                 max_bytes: int = 4 * 1024 * 1024,
+                 partition_max_bytes: int = 1024 * 1024) -> None:
         self.cluster = cluster
         self.admin = Admin(cluster)
         self.positions = dict(positions)

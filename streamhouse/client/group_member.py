@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from streamhouse.client.admin import Admin
@@ -52,14 +53,19 @@ class GroupMember:
     async def join(self) -> list[TopicPartition]:
         """Join (or rejoin) the group and return this member's assignment."""
         self._stop_heartbeats()
+        deadline = time.monotonic() + self.rebalance_timeout_ms / 1000 \
+            + self.cluster.config.request_timeout_s
         while True:
             try:
                 self.assignment = await self._join_and_sync()
                 break
-            except KafkaError as exc:
-                if exc.error_code in _FORGET_MEMBER_ERRORS:
-                    self.member_id = ""
-                elif exc.error_code not in _REJOIN_ERRORS and not exc.retriable:
+            except (KafkaError, BrokerUnreachable) as exc:
+                if isinstance(exc, KafkaError):
+                    if exc.error_code in _FORGET_MEMBER_ERRORS:
+                        self.member_id = ""
+                    elif exc.error_code not in _REJOIN_ERRORS and not exc.retriable:
+                        raise
+                if time.monotonic() > deadline:
                     raise
                 log.debug("rejoining %s after %s", self.group_id, exc)
                 self.cluster.forget_routes()

@@ -19,6 +19,7 @@ from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.records import Header, Record, encode_batch
 
 ACKS_ALL = -1
+ACKS_NONE = 0
 
 
 @dataclass(slots=True)
@@ -32,7 +33,7 @@ class ProducerRecord:
 
 @dataclass(slots=True)
 class PartitionResult:
-    """What one partition received: offsets first..last, count records."""
+    """What one partition received: offsets first..last (-1 with acks=0), count records."""
 
     first_offset: int = -1
     last_offset: int = -1
@@ -82,7 +83,7 @@ class Producer:
         self.partition_count = 0
         self.results: dict[int, PartitionResult] = {}
         self.acked = 0
-        self._buffers: dict[int, list[ProducerRecord]] = {}
+        self._buffers: dict[int, list[Record]] = {}
         self._buffer_bytes: dict[int, int] = {}
         self._tails: dict[int, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -108,7 +109,13 @@ class Producer:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                              context=f"partition {partition} of {self.topic}")
         buffer = self._buffers.setdefault(partition, [])
-        buffer.append(record)
+        # Stamped now, when the record is created, as Kafka's producers do; the offset is
+        # the position in its batch.
+        buffer.append(Record(
+            offset=len(buffer),
+            timestamp=record.timestamp if record.timestamp is not None else _now_ms(),
+            key=record.key, value=record.value,
+            headers=[Header(k, v) for k, v in record.headers] if record.headers else []))
         size = self._buffer_bytes.get(partition, 0) + _size(record)
         self._buffer_bytes[partition] = size
         if len(buffer) >= self.batch_records or size >= self.batch_bytes:
@@ -141,7 +148,7 @@ class Producer:
         self._tails[partition] = asyncio.create_task(self._send_after(previous, partition, records))
 
     async def _send_after(self, previous: asyncio.Task[None] | None, partition: int,
-                          records: list[ProducerRecord]) -> None:
+                          records: list[Record]) -> None:
         try:
             if previous is not None:
                 await previous
@@ -149,14 +156,8 @@ class Producer:
         finally:
             self._slots.release()
 
-    async def _send_batch(self, partition: int, records: list[ProducerRecord]) -> None:
-        now = int(time.time() * 1000)
-        batch = encode_batch(
-            [Record(offset=i, timestamp=r.timestamp if r.timestamp is not None else now,
-                    key=r.key, value=r.value, headers=[Header(k, v) for k, v in r.headers])
-             for i, r in enumerate(records)],
-            compression=self.compression,
-        )
+    async def _send_batch(self, partition: int, records: list[Record]) -> None:
+        batch = encode_batch(records, compression=self.compression)
         request = m.ProduceRequest(acks=self.acks,
                                    timeout_ms=int(self.cluster.config.request_timeout_s * 1000),
                                    topic_data=[m.ProduceRequest.TopicProduceData(
@@ -166,6 +167,9 @@ class Producer:
         tp = TopicPartition(self.topic, partition)
 
         async def run() -> int:
+            if self.acks == ACKS_NONE:
+                await (await self.cluster.leader(tp)).send_only(request)
+                return -1
             response = await (await self.cluster.leader(tp)).request(request)
             result = response.responses[0].partition_responses[0]
             check(result.error_code, result.error_message,
@@ -176,11 +180,17 @@ class Producer:
         done = self.results.setdefault(partition, PartitionResult())
         if done.first_offset < 0:
             done.first_offset = base_offset
-        done.last_offset = base_offset + len(records) - 1
+        done.last_offset = base_offset + len(records) - 1 if base_offset >= 0 else -1
         done.count += len(records)
         self.acked += len(records)
 
 
 def _size(record: ProducerRecord) -> int:
-    return (len(record.value or b"") + len(record.key or b"")
-            + sum(len(k) + len(v or b"") for k, v in record.headers) + 16)
+    size = len(record.value or b"") + len(record.key or b"") + 16
+    if record.headers:
+        size += sum(len(k) + len(v or b"") for k, v in record.headers)
+    return size
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

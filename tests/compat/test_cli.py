@@ -7,9 +7,11 @@ codes, and that what the CLI reports or changes is what every other Kafka client
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -224,6 +226,31 @@ def test_unreachable_bootstrap_exits_3() -> None:
     assert b"error:" in result.stderr
 
 
+def test_a_broker_that_never_answers_exits_3_after_the_timeout() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        host, port = silent.getsockname()
+        result = subprocess.run(
+            [sys.executable, "-m", "streamhouse.cli", "--bootstrap", f"{host}:{port}",
+             "--timeout", "1", "topic", "list"],
+            capture_output=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            timeout=CLI_TIMEOUT_S)
+    assert result.returncode == 3
+    assert result.stdout == b""
+    [line] = result.stderr.decode().splitlines()  # one message, no traceback noise
+    assert line.startswith("error:") and "no answer" in line
+
+
+def test_bootstrap_comes_from_the_environment(broker: BrokerProcess) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "STREAMHOUSE_BOOTSTRAP": broker.bootstrap}
+    result = subprocess.run([sys.executable, "-m", "streamhouse.cli", "-o", "json", "cluster",
+                             "describe"], capture_output=True, cwd=REPO_ROOT, env=env,
+                            timeout=CLI_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["brokers"][0]["port"] == broker.port
+
+
 @pytest.mark.parametrize("args", [
     ["topic", "create"],
     ["topic", "alter-config", "some-topic"],
@@ -290,6 +317,32 @@ def test_produce_to_a_chosen_partition(broker: BrokerProcess, admin: AdminClient
     assert out["records"] == 3  # the last line needs no newline
     offsets = cli_json(broker, "offsets", topic_name)["partitions"]
     assert [(p["earliest"], p["latest"]) for p in offsets] == [(0, 0), (0, 0), (0, 3)]
+
+
+@pytest.mark.parametrize("acks", ["1", "0"])
+def test_produce_with_weaker_acks_does_not_wait_for_answers_that_never_come(
+        broker: BrokerProcess, admin: AdminClient, topic_name: str, acks: str) -> None:
+    # acks=0 promises nothing about delivery, so only acks=1 is checked for arrival; acks=0
+    # must simply not wait for the answer the broker never sends.
+    create_topic(admin, topic_name)
+    out = cli_json(broker, "produce", topic_name, "--acks", acks, stdin=b"a\nb\nc\n")
+    assert out["records"] == 3
+    if acks == "1":
+        assert out["partitions"][0]["last_offset"] == 2
+        consumed = cli_json_lines(broker, "consume", topic_name, "--from-beginning", "-n", "3")
+        assert [r["value"] for r in consumed] == ["a", "b", "c"]
+
+
+def test_binary_keys_and_values_are_base64_in_json(broker: BrokerProcess, admin: AdminClient,
+                                                   topic_name: str) -> None:
+    create_topic(admin, topic_name)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce(topic_name, key=b"\xff\x00", value=b"\x80binary")
+    assert producer.flush(TIMEOUT_S) == 0
+    [record] = cli_json_lines(broker, "consume", topic_name, "--from-beginning", "-n", "1")
+    assert base64.b64decode(record["key"]) == b"\xff\x00"
+    assert base64.b64decode(record["value"]) == b"\x80binary"
+    assert record["encoding"] == {"key": "base64", "value": "base64"}
 
 
 def test_produce_line_without_key_separator_is_a_usage_error(broker: BrokerProcess,
@@ -545,3 +598,14 @@ def test_consume_with_group_joins_it_and_leaves_on_ctrl_c(
     assert stdout == b"one\ntwo\n"
     after = cli_json(broker, "group", "describe", group_id)
     assert after["state"] == "Empty" and after["members"] == []
+
+
+def test_group_describe_survives_a_deleted_topic(broker: BrokerProcess, admin: AdminClient,
+                                                 topic_name: str, group_id: str) -> None:
+    create_topic(admin, topic_name)
+    produce_confluent(broker, topic_name, [b"z"] * 3)
+    consume_and_commit(broker, topic_name, group_id, count=3)
+    cli_json(broker, "topic", "delete", topic_name)
+    out = cli_json(broker, "group", "describe", group_id)
+    for row in out["offsets"]:
+        assert row["log_end_offset"] is None and row["lag"] is None
