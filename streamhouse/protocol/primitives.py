@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 import uuid
 
 from streamhouse.protocol.exceptions import ProtocolError
@@ -66,7 +65,3 @@ def read_uuid(buf: memoryview, pos: int) -> uuid.UUID:
 
 FIXED_FORMATS = {"bool": "?", "int8": "b", "int16": "h", "uint16": "H", "int32": "i",
                  "uint32": "I", "int64": "q", "float64": "d"}
-
-
-def fixed_struct(codes: str) -> struct.Struct:
-    return struct.Struct(">" + codes)
