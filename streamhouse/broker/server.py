@@ -97,7 +97,6 @@ class Broker:
         self._server: asyncio.Server | None = None
         self._http: Any = None
         self._background: list[asyncio.Task[None]] = []
-        self._stopped = asyncio.Event()
         self.dynamic_broker_configs: dict[str, str] = {}
         """Effective dynamic broker configs: this broker's own over the cluster defaults."""
         self.dynamic_configs = DynamicBrokerConfigs()
@@ -209,7 +208,6 @@ class Broker:
             await self.objects.close()
         if self._lock is not None:
             self._lock.release()
-        self._stopped.set()
         log.info("broker stopped node_id=%s", self.node_id)
 
     async def _register(self) -> None:
@@ -326,8 +324,6 @@ class Broker:
     def is_serving(self) -> bool:
         return self._server is not None and self._server.is_serving()
 
-    async def wait_stopped(self) -> None:
-        await self._stopped.wait()
 
 
 def _redact(url: str) -> str:

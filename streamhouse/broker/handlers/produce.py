@@ -35,12 +35,31 @@ def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedP
     return ValidatedPartition(error_code=code, error_message=message, bad_batch_index=batch_index)
 
 
-def _timestamp_problem(
-    ctx: RequestContext, topic: TopicMetadata, header: rec.BatchHeader, now_ms: int
-) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _TopicLimits:
+    """The topic configs produce validation reads, resolved once per partition append."""
+
+    max_message_bytes: int
+    log_append_time: bool
+    timestamp_before_ms: int
+    timestamp_after_ms: int
+
+    @classmethod
+    def of(cls, ctx: RequestContext, topic: TopicMetadata) -> _TopicLimits:
+        def config(name: str, default: str) -> str:
+            return ctx.broker.topic_config(topic, name) or default
+
+        return cls(
+            max_message_bytes=int(config("max.message.bytes", "1048588")),
+            log_append_time=config("message.timestamp.type", "CreateTime") == "LogAppendTime",
+            timestamp_before_ms=int(config("message.timestamp.before.max.ms", str(2**63 - 1))),
+            timestamp_after_ms=int(config("message.timestamp.after.max.ms", str(2**63 - 1))),
+        )
+
+
+def _timestamp_problem(limits: _TopicLimits, header: rec.BatchHeader, now_ms: int) -> str | None:
     """Kafka's message.timestamp.before/after.max.ms checks on a batch's first and max stamps."""
-    before_ms = int(ctx.broker.topic_config(topic, "message.timestamp.before.max.ms") or 2**63 - 1)
-    after_ms = int(ctx.broker.topic_config(topic, "message.timestamp.after.max.ms") or 2**63 - 1)
+    before_ms, after_ms = limits.timestamp_before_ms, limits.timestamp_after_ms
     for timestamp in (header.base_timestamp, header.max_timestamp):
         if timestamp < 0:
             continue
@@ -81,8 +100,9 @@ def validate_partition(
             f"Produce requests with version {version} are only allowed to contain exactly one "
             "record batch",
         )
-    max_message_bytes = int(ctx.broker.topic_config(topic, "max.message.bytes") or 1048588)
-    log_append_time = ctx.broker.topic_config(topic, "message.timestamp.type") == "LogAppendTime"
+    limits = _TopicLimits.of(ctx, topic)
+    max_message_bytes = limits.max_message_bytes
+    log_append_time = limits.log_append_time
     now_ms = int(time.time() * 1000)
     result = ValidatedPartition()
     for index, (header, batch) in enumerate(batches):
@@ -107,7 +127,7 @@ def validate_partition(
             batch = memoryview(writable)
             header = rec.read_batch_header(batch)
         else:
-            problem = _timestamp_problem(ctx, topic, header, now_ms)
+            problem = _timestamp_problem(limits, header, now_ms)
             if problem:
                 return _fail(ErrorCode.INVALID_TIMESTAMP, problem, index)
         result.batches.append((header, batch))
