@@ -259,6 +259,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", metavar="FILE", help="write all results as JSON")
     parser.add_argument(
+        "--work-dir",
+        metavar="DIR",
+        type=Path,
+        default=Path(".bench"),
+        help="brokers' data directories go under DIR, removed after the run [./.bench, "
+        "next to a broker's default ./streamhouse-data]",
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         type=Path,
@@ -293,7 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     with ExitStack() as stack:
         s3 = stack.enter_context(s3_backend()) if "s3" in backends else None
-        workroot = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        workroot = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-", dir=args.work_dir))
+        )
         for rep in range(args.repeat):
             for backend in backends:
                 for spec in brokers:

@@ -83,7 +83,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--linger-ms", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, BrokerProcess(Path(tmp) / "data") as broker:
+    Path(".bench").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=".bench") as tmp, BrokerProcess(Path(tmp) / "data") as broker:
         topic = "bench"
         create_topic(broker.bootstrap, topic)
         plain, idempotent = [], []

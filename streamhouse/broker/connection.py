@@ -70,7 +70,7 @@ class _Pending:
         """Bytes of the request frame, held until its handler finishes."""
 
 
-class KafkaConnection(asyncio.Protocol):
+class KafkaConnection(asyncio.BufferedProtocol):
     def __init__(self, broker: Broker, listener: str) -> None:
         self.broker = broker
         self.listener = listener
@@ -102,10 +102,13 @@ class KafkaConnection(asyncio.Protocol):
         self.pending.clear()
         self.broker.connection_closed(self, self.close_reason)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.reader.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         self.last_activity = time.monotonic()
         try:
-            frames = self.reader.feed(data)
+            frames = self.reader.buffer_updated(nbytes)
         except ProtocolError as exc:
             self.abort(f"bad frame: {exc}", reason="bad_frame")
             return

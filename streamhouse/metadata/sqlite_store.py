@@ -17,17 +17,16 @@ fsync per commit, amortised over a whole segment.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import re
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from streamhouse.metadata.sql_store import Row, SQLMetadataStore, Transaction
+from streamhouse.workers import WorkerThreads
 
 T = TypeVar("T")
 
@@ -120,11 +119,11 @@ class SQLiteMetadataStore(SQLMetadataStore):
             raise ValueError(f"unknown synchronous mode {synchronous!r}")
         self.path = path
         self.synchronous = synchronous.upper()
-        self._executor: ThreadPoolExecutor | None = None
+        self._worker: WorkerThreads | None = None
         self._conn: sqlite3.Connection | None = None
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-metadata")
+        self._worker = WorkerThreads(1, "sqlite-metadata")
         self._conn = await self._call(lambda _: self._connect())
         await self._migrate()
 
@@ -137,21 +136,19 @@ class SQLiteMetadataStore(SQLMetadataStore):
         return conn
 
     async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
+        worker, self._worker = self._worker, None
+        if worker is None:
             return
         conn, self._conn = self._conn, None
         if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
-        executor.shutdown(wait=True)
+            await worker.run(conn.close)
+        worker.shutdown()
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` on the worker thread, which owns the connection."""
-        if self._executor is None:
+        if self._worker is None:
             raise sqlite3.ProgrammingError("the metadata store is not open")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, fn, self._conn  # type: ignore[arg-type]
-        )
+        return await self._worker.run(fn, self._conn)
 
     async def _in_transaction(
         self, write: bool, snapshot: bool, fn: Callable[[Transaction], Awaitable[T]]

@@ -16,11 +16,10 @@ this one's cached descriptors. Unlike S3, a key cannot be both an object and a
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -32,6 +31,15 @@ from streamhouse.storage.object_store import (
     ObjectStore,
     ObjectStoreError,
 )
+from streamhouse.workers import WorkerThreads
+
+Buffer = bytes | bytearray | memoryview
+
+IO_THREADS = 6
+"""Blocking file calls in parallel: concurrent segment uploads plus cold reads."""
+
+_IOV_MAX = 512
+"""Buffers per writev call (Linux allows 1024)."""
 
 TEMP_DIR = ".streamhouse-tmp"
 """Reserved top-level name under the root; keys may not start with it."""
@@ -68,6 +76,7 @@ class FileObjectStore(ObjectStore):
         self._max_open_files = max_open_files
         self._open_files: OrderedDict[str, _OpenFile] = OrderedDict()
         self._known_dirs: set[Path] = set()
+        self._workers = WorkerThreads(IO_THREADS, "file-store")
         # Bumped by every put and delete; a descriptor opened across a bump may be stale.
         self._mutations = 0
 
@@ -101,24 +110,22 @@ class FileObjectStore(ObjectStore):
 
     # -- blocking work, run in threads ---------------------------------------------------------
 
-    def _put_sync(self, path: Path, data: bytes | bytearray | memoryview) -> None:
+    def _put_sync(self, path: Path, parts: Sequence[Buffer]) -> None:
         try:
-            self._write_and_rename(path, data)
+            self._write_and_rename(path, parts)
         except FileNotFoundError:
             # A directory we remembered was removed behind our back: forget and recreate.
             self._known_dirs.clear()
-            self._write_and_rename(path, data)
+            self._write_and_rename(path, parts)
 
-    def _write_and_rename(self, path: Path, data: bytes | bytearray | memoryview) -> None:
+    def _write_and_rename(self, path: Path, parts: Sequence[Buffer]) -> None:
         self._ensure_dir(self._temp_dir)
         self._ensure_dir(path.parent)
         temp = self._temp_dir / f"{uuid.uuid4().hex}.tmp"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             try:
-                view = memoryview(data).cast("B")
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, parts)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -223,7 +230,7 @@ class FileObjectStore(ObjectStore):
         """Run blocking `fn` in a thread; OS errors become ObjectStoreError, and a missing
         file becomes ObjectNotFound(missing_key) when the caller names the key it read."""
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await self._workers.run(fn, *args)
         except (FileNotFoundError, NotADirectoryError) as exc:
             if missing_key is not None:
                 raise ObjectNotFound(missing_key) from None
@@ -231,10 +238,13 @@ class FileObjectStore(ObjectStore):
         except OSError as exc:
             raise ObjectStoreError(f"{fn.__name__} failed under {self.root}: {exc}") from exc
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+    async def put(self, key: str, data: Buffer) -> None:
+        await self.put_parts(key, (data,))
+
+    async def put_parts(self, key: str, parts: Sequence[Buffer]) -> None:
         path = self._path(key)
         try:
-            await self._run(self._put_sync, path, data)
+            await self._run(self._put_sync, path, parts)
         finally:
             # Evict after the rename so no read keeps serving the replaced file.
             self._evict(key)
@@ -274,6 +284,23 @@ class FileObjectStore(ObjectStore):
     async def close(self) -> None:
         for key in list(self._open_files):
             self._evict(key)
+        workers, self._workers = self._workers, WorkerThreads(IO_THREADS, "file-store")
+        workers.shutdown()
+
+
+def _write_all(fd: int, parts: Sequence[Buffer]) -> None:
+    """Gather-write every part, resuming after short writes."""
+    pending = [memoryview(p).cast("B") for p in parts if len(p)]
+    while pending:
+        written = os.writev(fd, pending[:_IOV_MAX])
+        while written:
+            head = pending[0]
+            if written >= len(head):
+                written -= len(head)
+                pending.pop(0)
+            else:
+                pending[0] = head[written:]
+                written = 0
 
 
 def _fsync_dir(directory: Path) -> None:

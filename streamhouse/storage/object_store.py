@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 
@@ -39,6 +39,11 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
         """Store the object durably; when this returns the object survives a crash."""
+
+    async def put_parts(self, key: str, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+        """put() of the concatenation of `parts` (stores that can write them as they are
+        avoid the copy)."""
+        await self.put(key, parts[0] if len(parts) == 1 else b"".join(parts))
 
     @abc.abstractmethod
     async def get_range(self, key: str, start: int, length: int) -> bytes:

@@ -244,38 +244,45 @@ class ReadPath:
         One location per run of accepted batches (duplicates and rejected
         batches are skipped: the index does not reference them either).
         """
-        buffer = segment.buffer
-        whole = memoryview(buffer)
         admitted = []
         for chunk, chunk_result in zip(segment.chunks, result.chunks, strict=True):
             key = (chunk.topic_id, chunk.partition)
             view = self._views.cached(key)
             epoch = view.leader_epoch if view is not None else 0
-            position = chunk.byte_start
+            data = chunk.data
+            position = 0  # within the chunk
             runs: list[list[tuple[int, int, BatchInfo, int]]] = [[]]
             for info, outcome in zip(chunk.batches, chunk_result.batches, strict=True):
                 size = info.byte_length
                 if outcome.outcome == BatchOutcome.OK:
-                    patch_batch(buffer, position, outcome.base_offset, epoch)
+                    patch_batch(data, position, outcome.base_offset, epoch)
                     runs[-1].append((position, size, info, outcome.base_offset))
                 elif runs[-1]:
                     runs.append([])
                 position += size
             for run in runs:
                 if run:
-                    admitted.append((key, self._admit_run(segment.object_key, whole, run)))
+                    admitted.append(
+                        (key, self._admit_run(segment.object_key, chunk.byte_start, data, run))
+                    )
         return admitted
 
     def _admit_run(
-        self, object_key: str, whole: memoryview, run: list[tuple[int, int, BatchInfo, int]]
+        self,
+        object_key: str,
+        chunk_start: int,
+        data: memoryview,
+        run: list[tuple[int, int, BatchInfo, int]],
     ) -> ChunkLocation:
+        """Cache a run of accepted batches (positions within the chunk `data`, which starts
+        at `chunk_start` of the object) and return its index location."""
         start = run[0][0]
         last_position, last_size, last_info, last_base = run[-1]
         length = last_position + last_size - start
-        self._cache.put(object_key, start, whole[start : start + length])
+        self._cache.put(object_key, chunk_start + start, data[start : start + length])
         return ChunkLocation(
             object_key=object_key,
-            byte_start=start,
+            byte_start=chunk_start + start,
             byte_length=length,
             base_offset=run[0][3],
             last_offset=last_base + last_info.offset_count - 1,

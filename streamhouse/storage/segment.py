@@ -75,6 +75,8 @@ class SealedChunk:
     byte_start: int
     byte_length: int
     batches: tuple[BatchInfo, ...]
+    data: memoryview = field(compare=False, repr=False)
+    """The chunk's bytes, contiguous and writable (offsets are patched here after commit)."""
 
 
 @dataclass(slots=True)
@@ -83,19 +85,37 @@ class SealedSegment:
 
     object_key: str
     created_ms: int
-    buffer: bytearray
+    parts: tuple[memoryview, ...]
+    """The object's bytes, in order, as a few buffers (written with one gather write)."""
+    size: int
     chunks: tuple[SealedChunk, ...]
+
+    def joined(self) -> bytes:
+        return b"".join(self.parts)
 
     def to_commit(self) -> SegmentToCommit:
         return SegmentToCommit(
             object_key=self.object_key,
-            object_size=len(self.buffer),
+            object_size=self.size,
             chunks=tuple(
                 ChunkToCommit(c.topic_id, c.partition, c.byte_start, c.byte_length, c.batches)
                 for c in self.chunks
             ),
             created_ms=self.created_ms,
         )
+
+
+def _keep_by_reference(pieces: list[memoryview]) -> bool:
+    """A chunk that is one writable piece making up most of its buffer (a produce request for
+    one partition, received into a buffer of its own) is used in place, without a copy.
+    Anything else is copied, so a small chunk never pins a much larger buffer in the cache."""
+    if len(pieces) != 1:
+        return False
+    piece = pieces[0]
+    if piece.readonly:
+        return False
+    owner = piece.obj
+    return 2 * len(piece) >= len(owner) if isinstance(owner, bytearray) else False
 
 
 class SegmentBuilder:
@@ -119,7 +139,7 @@ class SegmentBuilder:
     ) -> tuple[int, int]:
         """Take the batches in by reference; returns (chunk index, first batch index in it).
 
-        Their bytes are copied once, when the segment is sealed into the object's buffer.
+        Their bytes are copied at most once, when the segment is sealed.
         """
         key = (topic_id, partition)
         chunk = self._chunks.get(key)
@@ -134,15 +154,41 @@ class SegmentBuilder:
         return chunk.index, first
 
     def seal(self, object_key: str, created_ms: int) -> SealedSegment:
-        """One buffer for the PUT (the one copy of the record bytes) and the chunk table."""
+        """The object's parts and the chunk table; chunks not kept by reference are copied
+        into one shared buffer."""
+        open_chunks = list(self._chunks.values())
+        lengths = [sum(len(p) for p in chunk.pieces) for chunk in open_chunks]
+        by_reference = [_keep_by_reference(chunk.pieces) for chunk in open_chunks]
+        copied = memoryview(
+            bytearray().join(
+                piece
+                for chunk, kept in zip(open_chunks, by_reference, strict=True)
+                if not kept
+                for piece in chunk.pieces
+            )
+        )
         chunks: list[SealedChunk] = []
-        pieces: list[memoryview] = []
-        position = 0
-        for chunk in self._chunks.values():
-            length = sum(len(p) for p in chunk.pieces)
+        parts: list[memoryview] = []
+        position = copied_position = 0
+        run_start = -1  # where the current run of copied chunks starts in `copied`
+        for chunk, length, kept in zip(open_chunks, lengths, by_reference, strict=True):
+            if kept:
+                if run_start >= 0:
+                    parts.append(copied[run_start:copied_position])
+                    run_start = -1
+                data = chunk.pieces[0]
+                parts.append(data)
+            else:
+                if run_start < 0:
+                    run_start = copied_position
+                data = copied[copied_position : copied_position + length]
+                copied_position += length
             chunks.append(
-                SealedChunk(chunk.topic_id, chunk.partition, position, length, tuple(chunk.infos))
+                SealedChunk(
+                    chunk.topic_id, chunk.partition, position, length, tuple(chunk.infos), data
+                )
             )
             position += length
-            pieces.extend(chunk.pieces)
-        return SealedSegment(object_key, created_ms, bytearray().join(pieces), tuple(chunks))
+        if run_start >= 0:
+            parts.append(copied[run_start:copied_position])
+        return SealedSegment(object_key, created_ms, tuple(parts), position, tuple(chunks))

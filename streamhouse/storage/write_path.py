@@ -167,12 +167,12 @@ class WritePath:
         log.debug(
             "segment sealed key=%s bytes=%d chunks=%d appends=%d reason=%s",
             segment.object_key,
-            len(segment.buffer),
+            segment.size,
             len(segment.chunks),
             len(waiters),
             reason.value,
         )
-        self._observer.segment_sealed(reason, len(segment.buffer))
+        self._observer.segment_sealed(reason, segment.size)
         self.pending_object_keys.add(segment.object_key)
         loop = asyncio.get_running_loop()
         sealed = _Sealed(segment, waiters, loop.create_future(), loop.create_future())
@@ -193,12 +193,12 @@ class WritePath:
 
     async def _upload(self, sealed: _Sealed) -> None:
         """PUT the segment, hand it to the committer, and wait until it is answered."""
-        size = len(sealed.segment.buffer)
+        size = sealed.segment.size
         began = time.monotonic()
         try:
             async with self._upload_slots:
                 began = time.monotonic()
-                await self._objects.put(sealed.segment.object_key, sealed.segment.buffer)
+                await self._objects.put_parts(sealed.segment.object_key, sealed.segment.parts)
             self._observer.object_put(time.monotonic() - began, size, False)
             sealed.uploaded.set_result(None)
         except Exception as exc:
@@ -246,7 +246,7 @@ class WritePath:
         log.warning(
             "segment %s (%d bytes, %d appends) not committed: %r",
             sealed.segment.object_key,
-            len(sealed.segment.buffer),
+            sealed.segment.size,
             len(sealed.waiters),
             failure,
         )

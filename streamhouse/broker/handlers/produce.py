@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from streamhouse.broker.connection import RequestContext
@@ -37,7 +38,7 @@ def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedP
 
 @dataclass(frozen=True, slots=True)
 class _TopicLimits:
-    """The topic configs produce validation reads, resolved once per partition append."""
+    """The topic configs produce validation reads, resolved once per topic and config change."""
 
     max_message_bytes: int
     log_append_time: bool
@@ -45,7 +46,7 @@ class _TopicLimits:
     timestamp_after_ms: int
 
     @classmethod
-    def of(cls, ctx: RequestContext, topic: TopicMetadata) -> _TopicLimits:
+    def resolve(cls, ctx: RequestContext, topic: TopicMetadata) -> _TopicLimits:
         def config(name: str, default: str) -> str:
             return ctx.broker.topic_config(topic, name) or default
 
@@ -55,6 +56,25 @@ class _TopicLimits:
             timestamp_before_ms=int(config("message.timestamp.before.max.ms", str(2**63 - 1))),
             timestamp_after_ms=int(config("message.timestamp.after.max.ms", str(2**63 - 1))),
         )
+
+
+_limits_cache: dict[uuid.UUID, tuple[TopicMetadata, object, _TopicLimits]] = {}
+"""Per topic id: the topic object and broker configs the limits were resolved from.
+
+A config change replaces the TopicMetadata (the topic cache reloads it) or the broker's
+dynamic configs object, so an identity check is enough to see that the entry is stale."""
+
+
+def _limits(ctx: RequestContext, topic: TopicMetadata) -> _TopicLimits:
+    broker_configs = ctx.broker.dynamic_configs
+    cached = _limits_cache.get(topic.topic_id)
+    if cached is not None and cached[0] is topic and cached[1] is broker_configs:
+        return cached[2]
+    limits = _TopicLimits.resolve(ctx, topic)
+    if len(_limits_cache) > 10_000:
+        _limits_cache.clear()
+    _limits_cache[topic.topic_id] = (topic, broker_configs, limits)
+    return limits
 
 
 def _timestamp_problem(limits: _TopicLimits, header: rec.BatchHeader, now_ms: int) -> str | None:
@@ -100,7 +120,7 @@ def validate_partition(
             f"Produce requests with version {version} are only allowed to contain exactly one "
             "record batch",
         )
-    limits = _TopicLimits.of(ctx, topic)
+    limits = _limits(ctx, topic)
     max_message_bytes = limits.max_message_bytes
     log_append_time = limits.log_append_time
     now_ms = int(time.time() * 1000)

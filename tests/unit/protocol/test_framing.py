@@ -79,3 +79,39 @@ def test_frames_stay_unchanged_while_later_bytes_arrive() -> None:
     for start in range(0, len(stream), 700):  # frames split across many feeds
         frames.extend(reader.feed(bytearray(stream[start : start + 700])))
     assert [bytes(f) for f in frames] == payloads
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from([0, 3, 1000, 15_000, 16_384, 40_000, 70_000]), max_size=10),
+    st.lists(st.integers(1, 100_000), min_size=1, max_size=20),
+)
+def test_buffered_receive_of_small_and_large_frames(sizes: list[int], reads: list[int]) -> None:
+    """What a BufferedProtocol does: recv into get_buffer(), then buffer_updated(n)."""
+    payloads = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
+    stream = memoryview(b"".join(framed(p) for p in payloads))
+    reader = FrameReader(max_frame_size=1 << 20)
+    got: list[memoryview] = []
+    position, turn = 0, 0
+    while position < len(stream):
+        target = reader.get_buffer()
+        assert len(target) > 0
+        count = min(len(target), reads[turn % len(reads)], len(stream) - position)
+        target[:count] = stream[position : position + count]
+        position += count
+        turn += 1
+        got += reader.buffer_updated(count)
+    assert [bytes(f) for f in got] == payloads
+    assert all(not f.readonly for f in got)  # offsets are patched in place
+    assert reader.buffered == 0
+
+
+def test_a_large_frame_is_received_into_its_own_buffer() -> None:
+    reader = FrameReader(max_frame_size=1 << 20)
+    payload = b"p" * 100_000
+    reader.feed(framed(payload)[:1000])
+    target = reader.get_buffer()
+    assert len(target) == len(payload) - 996  # exactly the rest of the frame, no copy later
+    target[:] = payload[996:]
+    (frame,) = reader.buffer_updated(len(target))
+    assert bytes(frame) == payload

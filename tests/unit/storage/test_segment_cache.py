@@ -26,17 +26,19 @@ def test_sealed_segment_keeps_each_partition_contiguous_in_append_order(appends)
         assert chunk_index == list(dict.fromkeys(p for p, _ in appends)).index(partition)
         expected.setdefault(partition, []).extend(values)
     segment = builder.seal("k", 0)
-    assert len(segment.buffer) == builder.size
+    whole = segment.joined()
+    assert len(whole) == segment.size == builder.size
     position = 0
     for chunk in segment.chunks:
         assert chunk.byte_start == position
-        data = memoryview(segment.buffer)[chunk.byte_start : chunk.byte_start + chunk.byte_length]
+        data = memoryview(whole)[chunk.byte_start : chunk.byte_start + chunk.byte_length]
+        assert bytes(chunk.data) == bytes(data)
         batches = [view for _, view in iter_batches(data)]
         assert [v for _, v in values_of(batches)] == expected[chunk.partition]
         assert [b.byte_length for b in chunk.batches] == [len(b) for b in batches]
         position += chunk.byte_length
-    assert position == len(segment.buffer)
-    assert segment.to_commit().object_size == len(segment.buffer)
+    assert position == segment.size
+    assert segment.to_commit().object_size == segment.size
 
 
 def test_cache_serves_sub_ranges_of_extents_and_stays_within_its_bound() -> None:
