@@ -57,6 +57,47 @@ Handler = Callable[[RequestContext, Any], Awaitable[Any]]
 """An API handler: request object in, response object out (None: send no response)."""
 
 
+COALESCE_BELOW = 64 * 1024
+"""Response chunks smaller than this are gathered into one write; larger ones (record
+data, referenced from the cache) go to the transport as they are."""
+_COALESCED_MAX = 256 * 1024
+
+
+class ResponseWriter:
+    """Hands response chunks to the transport only while it is below its high-water mark.
+
+    transport.writelines() would join a whole response into one new bytes object (a copy
+    of every record it carries), and the transport would copy what the socket does not
+    take at once: for a 50 MB fetch response, 100 MB of copies. Here chunks wait in a
+    queue, by reference, until the transport drains (resume_writing)."""
+
+    __slots__ = ("_transport", "_queue", "blocked")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._queue: collections.deque[Any] = collections.deque()
+        self.blocked = False
+
+    def send(self, chunks: list[Any]) -> None:
+        self._queue.extend(chunks)
+        if not self.blocked:
+            self.pump()
+
+    def clear(self) -> None:
+        self._queue.clear()
+
+    def pump(self) -> None:
+        queue, transport = self._queue, self._transport
+        while queue and not self.blocked:
+            chunk = queue.popleft()
+            if len(chunk) < COALESCE_BELOW and queue and len(queue[0]) < COALESCE_BELOW:
+                gathered = bytearray(chunk)
+                while queue and len(queue[0]) < COALESCE_BELOW and len(gathered) < _COALESCED_MAX:
+                    gathered += queue.popleft()
+                chunk = gathered
+            transport.write(chunk)  # may call pause_writing(), which sets self.blocked
+
+
 class _Pending:
     """A response slot, filled when its handler finishes; slots are written in request order."""
 
@@ -80,7 +121,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.pending: collections.deque[_Pending] = collections.deque()
         self.tasks: set[asyncio.Task[None]] = set()
         self.paused = False
-        self.write_blocked = False
+        self.writer: ResponseWriter | None = None
         self.in_flight_bytes = 0
         self.closed = False
         self.last_activity = time.monotonic()
@@ -89,6 +130,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
     # -- asyncio.Protocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.writer = ResponseWriter(self.transport)  # type: ignore[arg-type]
         peer = transport.get_extra_info("peername")
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.session = ClientSession(peer=peer_text, listener=self.listener)
@@ -100,6 +142,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         # are dropped.
         self.closed = True
         self.pending.clear()
+        if self.writer is not None:
+            self.writer.clear()
         self.broker.connection_closed(self, self.close_reason)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -117,12 +161,19 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 return
             self._dispatch(frame)
 
+    @property
+    def write_blocked(self) -> bool:
+        return self.writer is not None and self.writer.blocked
+
     def pause_writing(self) -> None:
-        self.write_blocked = True
+        if self.writer is not None:
+            self.writer.blocked = True
         self._update_reading()
 
     def resume_writing(self) -> None:
-        self.write_blocked = False
+        if self.writer is not None:
+            self.writer.blocked = False
+            self.writer.pump()
         self._update_reading()
 
     def _update_reading(self) -> None:
@@ -203,11 +254,11 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._flush()
 
     def _flush(self) -> None:
-        transport = self.transport
+        writer = self.writer
         while self.pending and self.pending[0].done:
             slot = self.pending.popleft()
-            if slot.chunks is not None and transport is not None and not self.closed:
-                transport.writelines(slot.chunks)
+            if slot.chunks is not None and writer is not None and not self.closed:
+                writer.send(slot.chunks)
         if self.paused:
             self._update_reading()
 
