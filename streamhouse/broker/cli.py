@@ -100,6 +100,9 @@ def main(config_file: str | None, **options: Any) -> None:
 
 def run(settings: BrokerSettings) -> int:
     """Run until SIGTERM or SIGINT; the exit status says whether start-up succeeded."""
+    from streamhouse.broker.memory import limit_arenas
+
+    limit_arenas()
     try:
         import uvloop
 

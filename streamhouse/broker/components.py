@@ -17,6 +17,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("groups", "streamhouse.broker.groups.coordinator:start_group_coordinator"),
     ("transactions", "streamhouse.broker.transactions.coordinator:start_transaction_coordinator"),
     ("garbage", "streamhouse.broker.garbage:start_garbage_collector"),
+    ("memory", "streamhouse.broker.memory:start_memory_trimmer"),
 ]
 
 
