@@ -100,9 +100,9 @@ def main(config_file: str | None, **options: Any) -> None:
 
 def run(settings: BrokerSettings) -> int:
     """Run until SIGTERM or SIGINT; the exit status says whether start-up succeeded."""
-    from streamhouse.broker.memory import limit_arenas
+    from streamhouse.broker.memory import tune_allocator
 
-    limit_arenas()
+    tune_allocator()
     try:
         import uvloop
 
