@@ -64,7 +64,7 @@ class WorkerThreads:
             # A closed loop raises RuntimeError: nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, future, result, error)
-            del job, future, result, error
+            del job, future, result, error  # hold nothing of a finished job while idle
 
     def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run `fn(*args)` on a worker thread; await the returned future for its result."""

@@ -15,13 +15,10 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
-import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from streamhouse.broker.server import Broker
-
-log = logging.getLogger("streamhouse.memory")
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3

@@ -26,14 +26,13 @@ from typing import TypeVar
 
 from streamhouse.storage.keys import validate_key, validate_range
 from streamhouse.storage.object_store import (
+    Buffer,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
 )
 from streamhouse.workers import WorkerThreads
-
-Buffer = bytes | bytearray | memoryview
 
 IO_THREADS = 6
 """Blocking file calls in parallel: concurrent segment uploads plus cold reads."""

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 
 from streamhouse.storage.keys import validate_key, validate_range
-from streamhouse.storage.object_store import ObjectInfo, ObjectNotFound, ObjectStore
+from streamhouse.storage.object_store import Buffer, ObjectInfo, ObjectNotFound, ObjectStore
 
 
 class MemoryObjectStore(ObjectStore):
@@ -19,7 +19,7 @@ class MemoryObjectStore(ObjectStore):
     def __init__(self) -> None:
         self._objects: dict[str, tuple[bytes, int]] = {}
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+    async def put(self, key: str, data: Buffer) -> None:
         validate_key(key)
         # Copy: the caller may reuse its buffer once put returns.
         self._objects[key] = (bytes(data), time.time_ns() // 1_000_000)

@@ -19,6 +19,9 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+Buffer = bytes | bytearray | memoryview
+"""What a put accepts: any bytes-like object."""
+
 
 class ObjectStoreError(Exception):
     """The store failed; the operation may be retried."""
@@ -37,10 +40,10 @@ class ObjectInfo:
 
 class ObjectStore(abc.ABC):
     @abc.abstractmethod
-    async def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+    async def put(self, key: str, data: Buffer) -> None:
         """Store the object durably; when this returns the object survives a crash."""
 
-    async def put_parts(self, key: str, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+    async def put_parts(self, key: str, parts: Sequence[Buffer]) -> None:
         """put() of the concatenation of `parts` (stores that can write them as they are
         avoid the copy)."""
         await self.put(key, parts[0] if len(parts) == 1 else b"".join(parts))

@@ -39,6 +39,7 @@ from botocore.exceptions import (
 
 from streamhouse.storage.keys import validate_key, validate_range
 from streamhouse.storage.object_store import (
+    Buffer,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -194,7 +195,7 @@ class S3ObjectStore(ObjectStore):
 
     # -- ObjectStore ---------------------------------------------------------------------------
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+    async def put(self, key: str, data: Buffer) -> None:
         full_key = self._key(key)
         body = data if isinstance(data, bytes) else bytes(data)
 
