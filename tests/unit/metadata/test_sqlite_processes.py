@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
+from streamhouse.metadata.model import BatchInfo, ChunkToCommit, SegmentToCommit
 from streamhouse.metadata.sqlite_store import SQLiteMetadataStore
 
 REPO = Path(__file__).resolve().parents[3]
@@ -92,3 +94,33 @@ async def test_acknowledged_commits_survive_kill_9(tmp_path) -> None:
             assert [r.base_offset for r in rows] == list(range(0, state.high_watermark, 3))
     finally:
         await store.close()
+
+
+async def test_wal_is_checkpointed_in_the_background_and_stays_bounded(tmp_path) -> None:
+    """Commits never checkpoint themselves; a second connection copies the WAL into the
+    database while they go on, so the WAL is reused instead of growing with every commit."""
+    path = tmp_path / "busy.db"
+    topic_id = await _topic(path)
+    wal = Path(f"{path}-wal")
+    store = SQLiteMetadataStore(str(path))
+    await store.open()
+    try:
+        db_size_before = path.stat().st_size
+        commits = 1_500  # without checkpoints: a WAL of about 1,500 x 4 pages of 4 KiB
+        for i in range(commits):
+            chunks = tuple(
+                ChunkToCommit(topic_id, p, 0, 10, (BatchInfo(1, 1, i),)) for p in range(2)
+            )
+            await store.commit_segment(SegmentToCommit(uuid.uuid4().hex, 10, chunks, i))
+        assert path.stat().st_size > db_size_before  # checkpoints copied pages into it
+        assert wal.stat().st_size < 8 * 1024 * 1024
+        for partition in range(2):
+            assert (await store.partition_state(topic_id, partition)).high_watermark == commits
+    finally:
+        await store.close()
+    reopened = SQLiteMetadataStore(str(path))
+    await reopened.open()
+    try:
+        assert (await reopened.partition_state(topic_id, 1)).high_watermark == commits
+    finally:
+        await reopened.close()
