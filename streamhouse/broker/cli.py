@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -112,6 +113,16 @@ def run(settings: BrokerSettings) -> int:
     return asyncio.run(_serve(settings))
 
 
+def _freeze_startup_objects() -> None:
+    """Take what start-up built (modules, codecs, configs) out of the garbage collector's way.
+
+    A full collection walks every tracked object: with start-up's tens of thousands among
+    them it stalled the event loop for 20-30 ms every few seconds under load. Frozen
+    objects are never walked again; they live as long as the process anyway."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _serve(settings: BrokerSettings) -> int:
     from streamhouse.broker.server import Broker, DataDirLocked
 
@@ -125,6 +136,7 @@ async def _serve(settings: BrokerSettings) -> int:
         log.error("cannot start: %s", exc)
         await broker.stop()
         return 1
+    _freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
