@@ -146,6 +146,10 @@ def consume(spec: dict[str, Any]) -> dict[str, Any]:
             "fetch.max.bytes": 52_428_800,
             "max.partition.fetch.bytes": 1_048_576,
             "queued.max.messages.kbytes": 262_144,
+            # librdkafka stops fetching for this long once its queue holds 100,000
+            # messages (default 1 s): a broker that fills it faster than the loop below
+            # drains it would be measured by that pause, not by its own speed.
+            "fetch.queue.backoff.ms": 10,
         }
     )
     from_start = [TopicPartition(topic, p, 0) for p in range(spec["partitions"])]
