@@ -84,7 +84,10 @@ def main() -> None:
     parser.add_argument("--linger-ms", type=int, default=5)
     args = parser.parse_args()
     Path(".bench").mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=".bench") as tmp, BrokerProcess(Path(tmp) / "data") as broker:
+    with (
+        tempfile.TemporaryDirectory(dir=".bench") as tmp,
+        BrokerProcess(Path(tmp) / "data") as broker,
+    ):
         topic = "bench"
         create_topic(broker.bootstrap, topic)
         plain, idempotent = [], []

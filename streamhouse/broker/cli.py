@@ -54,6 +54,12 @@ SETTINGS: list[tuple[str, Any, str]] = [
     ("log_format", click.Choice(["kv", "json"]), "Log line format: key=value or JSON [kv]."),
     ("seal_bytes", int, "Seal the open segment at this many bytes [store default]."),
     ("seal_ms", int, "Seal the open segment at this age in ms [store default]."),
+    (
+        "seal_when_idle",
+        click.BOOL,
+        "Seal at once while no segment is being stored: lowest latency, but more PUTs "
+        "under light load [true for files, false for S3].",
+    ),
     ("cache_bytes", int, "Bytes of record data cached for reads [store default]."),
     ("max_request_bytes", int, "Largest request accepted [104857600]."),
     ("idle_timeout_ms", int, "Close connections idle this long [600000]."),

@@ -125,6 +125,7 @@ class Broker:
             for name, value in (
                 ("seal_bytes", settings.seal_bytes),
                 ("seal_ms", settings.seal_ms),
+                ("seal_when_idle", settings.seal_when_idle),
                 ("cache_bytes", settings.cache_bytes),
             )
             if value is not None

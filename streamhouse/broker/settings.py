@@ -38,6 +38,7 @@ class BrokerSettings:
     log_format: str = "kv"
     seal_bytes: int | None = None
     seal_ms: int | None = None
+    seal_when_idle: bool | None = None
     cache_bytes: int | None = None
     max_request_bytes: int = 100 * MiB
     idle_timeout_ms: int = 600_000
@@ -90,7 +91,20 @@ def _coerce(name: str, value: Any) -> Any:
         return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
     if kind.startswith("int"):
         return int(value)
+    if kind.startswith("bool"):
+        return _boolean(name, value)
     return str(value)
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{name.replace('_', '-')} must be true or false, not {value!r}")
 
 
 def load_settings(

@@ -153,3 +153,29 @@ def test_malformed_option_values_are_refused(tmp_path: Path, option: str) -> Non
     )
     assert result.returncode != 0
     assert result.stderr
+
+
+def test_seal_when_idle_false_holds_a_lone_append_for_the_seal_age(tmp_path: Path) -> None:
+    """With --seal-when-idle false even an idle broker waits --seal-ms before storing (one
+    PUT per interval on S3); the TOML file spells the same setting as a boolean."""
+    config = tmp_path / "broker.toml"
+    config.write_text("seal-when-idle = false\nseal-ms = 1500\n")
+    broker = BrokerProcess(tmp_path / "data", "--config", str(config))
+    with broker:
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+        producer.produce("held", b"warm-up")  # creates the topic
+        assert producer.flush(30) == 0
+        began = time.monotonic()
+        producer.produce("held", b"waits for the seal age")
+        assert producer.flush(30) == 0
+        assert time.monotonic() - began >= 1.4
+
+
+def test_bad_boolean_setting_is_refused_with_its_name(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streamhouse.broker", "--data-dir", str(tmp_path),
+         "--seal-when-idle", "sometimes"],
+        capture_output=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert b"seal-when-idle" in result.stderr
