@@ -172,6 +172,10 @@ class StorageEngine:
             topic_id, partition, offset, max_bytes, min_one, read_committed
         )
 
+    def prefetch(self, topic_id: uuid.UUID, partition: int, offset: int, max_bytes: int) -> None:
+        """Start loading what a read of these arguments will need; see ReadPath.prefetch."""
+        self._reader.prefetch(topic_id, partition, offset, max_bytes)
+
     async def wait_for_data(self, positions: Mapping[PartitionKey, int], timeout_s: float) -> bool:
         """Wait until some partition's high watermark rises above its position.
 

@@ -14,7 +14,9 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from streamhouse.metadata.model import (
     BatchInfo,
@@ -77,6 +79,8 @@ class ReadPath:
         self._observer = observer
         self._loading: dict[tuple[str, int, int], asyncio.Future[memoryview]] = {}
         self._prefetches: set[asyncio.Task[None]] = set()
+        self._located: dict[tuple[uuid.UUID, int, int], list[ChunkLocation]] = {}
+        """Index rows a prefetch looked up, kept for the read that follows it."""
         self.object_reads = 0
 
     async def close(self) -> None:
@@ -132,8 +136,12 @@ class ReadPath:
         total = 0
         position = offset
         while position < end:
-            locations = view.tail_lookup(position) or await self._metadata.find_chunks(
-                topic_id, partition, position, LOCATIONS_PER_QUERY
+            locations = (
+                view.tail_lookup(position)
+                or self._located.pop((topic_id, partition, position), None)
+                or await self._metadata.find_chunks(
+                    topic_id, partition, position, LOCATIONS_PER_QUERY
+                )
             )
             if not locations:
                 break
@@ -173,22 +181,64 @@ class ReadPath:
             return _result(refreshed, StorageErrorCode.OFFSET_OUT_OF_RANGE)
         return None
 
-    def _prefetch(self, locations: list[ChunkLocation], budget: int, leader_epoch: int) -> None:
-        """Start the GETs of the chunks this read will need, and of one more (read-ahead for
-        sequential consumers), so their latencies overlap instead of adding up."""
-        budget -= locations[0].byte_length
-        for location in locations[1:]:
+    def prefetch(self, topic_id: uuid.UUID, partition: int, offset: int, max_bytes: int) -> None:
+        """Start loading what `read` of these arguments will need, without waiting for it.
+
+        A fetch reads its partitions one after another (the response's byte budget goes
+        to them in request order); prefetching them all first makes a fetch of 64
+        partitions from S3 wait about as long as its slowest GET, not the sum of 64."""
+        view = self._views.cached((topic_id, partition))
+        if view is None or not view.log_start_offset <= offset < view.high_watermark:
+            return
+        locations = view.tail_lookup(offset)
+        if locations:
+            self._prefetch(locations, max_bytes, view.leader_epoch, skip_first=False)
+            return
+        self._start(self._prefetch_from_index(topic_id, partition, offset, max_bytes, view))
+
+    async def _prefetch_from_index(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        offset: int,
+        max_bytes: int,
+        view: PartitionView,
+    ) -> None:
+        with contextlib.suppress(Exception):  # the read reports it when it gets there
+            locations = await self._metadata.find_chunks(
+                topic_id, partition, offset, LOCATIONS_PER_QUERY
+            )
+            if locations:
+                if len(self._located) > 10_000:  # reads that never came
+                    self._located.clear()
+                self._located[(topic_id, partition, offset)] = locations
+                self._prefetch(locations, max_bytes, view.leader_epoch, skip_first=False)
+
+    def _start(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._prefetches.add(task)
+        task.add_done_callback(self._prefetches.discard)
+
+    def _prefetch(
+        self,
+        locations: list[ChunkLocation],
+        budget: int,
+        leader_epoch: int,
+        skip_first: bool = True,
+    ) -> None:
+        """Start the GETs of the chunks a read will need (the first one too unless the read
+        loads it itself), and of one more (read-ahead for sequential consumers), so their
+        latencies overlap instead of adding up."""
+        if skip_first:
+            budget -= locations[0].byte_length
+        for location in locations[1:] if skip_first else locations:
             key = location.object_key, location.byte_start, location.byte_length
             if (
                 location.byte_length <= self._cache.capacity // 4  # else evicted before use
                 and key not in self._loading
                 and self._cache.get(*key) is None
             ):
-                task = asyncio.get_running_loop().create_task(
-                    self._quiet_load(location, leader_epoch)
-                )
-                self._prefetches.add(task)
-                task.add_done_callback(self._prefetches.discard)
+                self._start(self._quiet_load(location, leader_epoch))
             if budget <= 0:
                 break  # that one was the read-ahead
             budget -= location.byte_length

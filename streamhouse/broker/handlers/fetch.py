@@ -71,6 +71,13 @@ async def _read_all(
     remaining = max_bytes
     total = 0
     any_error = False
+    budget = max_bytes
+    for item in wanted:
+        if budget <= 0:
+            break
+        if item.topic is not None and 0 <= item.partition < item.topic.partition_count:
+            engine.prefetch(item.topic.topic_id, item.partition, item.fetch_offset, item.max_bytes)
+            budget -= item.max_bytes
     for item in wanted:
         if item.topic is None:
             code = (

@@ -185,6 +185,38 @@ async def test_cached_and_uncached_reads_return_identical_bytes(
     assert [bytes(b) for p in again for b in p] == [bytes(b) for p in uncached for b in p]
 
 
+async def test_prefetch_loads_every_partition_before_the_reads_ask(
+    engine_factory: Callable[..., StorageEngine], metadata: MetadataStore
+) -> None:
+    """A fetch of many partitions starts all their loads first; the reads that follow find
+    the chunks loaded (or loading) and issue no GET of their own, and return the same bytes."""
+    writer = engine_factory()
+    partitions = 4
+    topic_id = await new_topic(metadata, partitions)
+    for b in range(6):
+        await asyncio.gather(
+            *(writer.append(topic_id, p, [make_batch([payload(p, b)] * 2)])
+              for p in range(partitions))
+        )
+    expected = [await read_all(writer, topic_id, p) for p in range(partitions)]
+
+    fresh = engine_factory(node_id=2)
+    for p in range(partitions):
+        await fresh.partition_state(topic_id, p)  # the views a fetch has already loaded
+        fresh.prefetch(topic_id, p, 0, 1 << 20)
+    started = -1
+    for _ in range(100):  # until the prefetches have settled
+        await asyncio.sleep(0.05)
+        if fresh.object_reads == started:
+            break
+        started = fresh.object_reads
+    assert started >= partitions  # every partition's loads began before any read
+    results = [await fresh.read(topic_id, p, 0, 1 << 20) for p in range(partitions)]
+    assert fresh.object_reads == started
+    for p, result in enumerate(results):
+        assert [bytes(b) for b in result.batches] == [bytes(b) for b in expected[p]]
+
+
 async def test_long_poll_is_woken_by_a_commit(
     engine: StorageEngine, metadata: MetadataStore
 ) -> None:
