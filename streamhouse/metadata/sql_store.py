@@ -429,13 +429,24 @@ class SQLMetadataStore(MetadataStore):
     async def find_chunks(
         self, topic_id: uuid.UUID, partition: int, offset: int, limit: int
     ) -> list[ChunkLocation]:
-        rows = await self._query(lambda tx: tx.fetch(
-            f"SELECT {_CHUNK_COLUMNS} {_CHUNKS_FROM}"
-            " WHERE c.topic_id = $1 AND c.partition = $2 AND c.last_offset >= $3"
-            " ORDER BY c.last_offset LIMIT $4",
-            topic_id, partition, offset, limit,
-        ))
-        return [ChunkLocation(*row) for row in rows]
+        return (await self.find_chunks_many([(topic_id, partition, offset)], limit))[0]
+
+    async def find_chunks_many(
+        self, wanted: Sequence[tuple[uuid.UUID, int, int]], limit: int
+    ) -> list[list[ChunkLocation]]:
+        async def run(tx: Transaction) -> list[list[ChunkLocation]]:
+            found = []
+            for topic_id, partition, offset in wanted:
+                rows = await tx.fetch(
+                    f"SELECT {_CHUNK_COLUMNS} {_CHUNKS_FROM}"
+                    " WHERE c.topic_id = $1 AND c.partition = $2 AND c.last_offset >= $3"
+                    " ORDER BY c.last_offset LIMIT $4",
+                    topic_id, partition, offset, limit,
+                )
+                found.append([ChunkLocation(*row) for row in rows])
+            return found
+
+        return await self._query(run)
 
     async def find_chunk_by_timestamp(
         self, topic_id: uuid.UUID, partition: int, timestamp_ms: int

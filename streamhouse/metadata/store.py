@@ -159,6 +159,13 @@ class MetadataStore(abc.ABC):
     ) -> list[ChunkLocation]:
         """Index rows whose offset range ends at or after `offset`, in offset order."""
 
+    async def find_chunks_many(
+        self, wanted: Sequence[tuple[uuid.UUID, int, int]], limit: int
+    ) -> list[list[ChunkLocation]]:
+        """`find_chunks` for each (topic id, partition, offset), in one round trip where the
+        store can."""
+        return [await self.find_chunks(t, p, offset, limit) for t, p, offset in wanted]
+
     @abc.abstractmethod
     async def find_chunk_by_timestamp(
         self, topic_id: uuid.UUID, partition: int, timestamp_ms: int

@@ -28,7 +28,7 @@ from streamhouse.storage.cache import SegmentCache
 from streamhouse.storage.errors import StorageErrorCode
 from streamhouse.storage.object_store import ObjectStore
 from streamhouse.storage.partitions import PartitionKey, PartitionView, PartitionViews
-from streamhouse.storage.read_path import ReadPath, ReadResult
+from streamhouse.storage.read_path import ReadPath, ReadRequest, ReadResult
 from streamhouse.storage.segment import SEGMENT_SUFFIX, SealedSegment
 from streamhouse.storage.settings import StorageSettings
 from streamhouse.storage.stats import NULL_OBSERVER, StorageObserver, StorageStats
@@ -172,9 +172,9 @@ class StorageEngine:
             topic_id, partition, offset, max_bytes, min_one, read_committed
         )
 
-    def prefetch(self, topic_id: uuid.UUID, partition: int, offset: int, max_bytes: int) -> None:
-        """Start loading what a read of these arguments will need; see ReadPath.prefetch."""
-        self._reader.prefetch(topic_id, partition, offset, max_bytes)
+    async def prefetch(self, wanted: Sequence[ReadRequest]) -> None:
+        """Start loading what reads of these requests will need; see ReadPath.prefetch."""
+        await self._reader.prefetch(wanted)
 
     async def wait_for_data(self, positions: Mapping[PartitionKey, int], timeout_s: float) -> bool:
         """Wait until some partition's high watermark rises above its position.
@@ -356,3 +356,8 @@ class StorageEngine:
     @property
     def object_reads(self) -> int:
         return self._reader.object_reads
+
+    @property
+    def object_gets(self) -> int:
+        """Ranged GETs sent for them (chunks close together in one object share one)."""
+        return self._reader.object_gets

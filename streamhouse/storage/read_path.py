@@ -10,11 +10,10 @@ check is never served, and the failure names the object in the log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,12 @@ from streamhouse.protocol.records import (
 )
 from streamhouse.storage.cache import SegmentCache
 from streamhouse.storage.errors import StorageErrorCode
-from streamhouse.storage.object_store import ObjectNotFound, ObjectStore, ObjectStoreError
+from streamhouse.storage.object_store import (
+    Buffer,
+    ObjectNotFound,
+    ObjectStore,
+    ObjectStoreError,
+)
 from streamhouse.storage.partitions import PartitionView, PartitionViews
 from streamhouse.storage.segment import SealedSegment
 from streamhouse.storage.stats import NULL_OBSERVER, StorageObserver
@@ -63,6 +67,44 @@ def _result(view: PartitionView, error_code: int = 0) -> ReadResult:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    """What one partition of a fetch asks for."""
+
+    topic_id: uuid.UUID
+    partition: int
+    offset: int
+    max_bytes: int
+
+
+MERGE_GAP_BYTES = 256 * 1024
+"""Chunks of one object this close are read by one GET (the bytes between are dropped)."""
+MAX_RUN_BYTES = 16 * 1024 * 1024
+
+
+def _runs_to_read_together(
+    chunks: list[tuple[ChunkLocation, int]],
+) -> list[list[tuple[ChunkLocation, int]]]:
+    """Chunks of one object, in runs that each take one ranged GET."""
+    chunks = sorted(chunks, key=lambda item: item[0].byte_start)
+    runs: list[list[tuple[ChunkLocation, int]]] = []
+    run_start = run_end = 0
+    for item in chunks:
+        location = item[0]
+        end = max(run_end, location.byte_start + location.byte_length)
+        if (
+            runs
+            and location.byte_start - run_end <= MERGE_GAP_BYTES
+            and end - run_start <= MAX_RUN_BYTES
+        ):
+            runs[-1].append(item)
+            run_end = end
+        else:
+            runs.append([item])
+            run_start, run_end = location.byte_start, location.byte_start + location.byte_length
+    return runs
+
+
 class ReadPath:
     def __init__(
         self,
@@ -82,6 +124,7 @@ class ReadPath:
         self._located: dict[tuple[uuid.UUID, int, int], list[ChunkLocation]] = {}
         """Index rows a prefetch looked up, kept for the read that follows it."""
         self.object_reads = 0
+        self.object_gets = 0
 
     async def close(self) -> None:
         """Stop read-ahead still in flight."""
@@ -181,71 +224,73 @@ class ReadPath:
             return _result(refreshed, StorageErrorCode.OFFSET_OUT_OF_RANGE)
         return None
 
-    def prefetch(self, topic_id: uuid.UUID, partition: int, offset: int, max_bytes: int) -> None:
-        """Start loading what `read` of these arguments will need, without waiting for it.
+    async def prefetch(self, wanted: Sequence[ReadRequest]) -> None:
+        """Start loading what `read` of each request will need; returns once the loads are
+        under way (after at most one index query), not when they are done.
 
-        A fetch reads its partitions one after another (the response's byte budget goes
-        to them in request order); prefetching them all first makes a fetch of 64
-        partitions from S3 wait about as long as its slowest GET, not the sum of 64."""
-        view = self._views.cached((topic_id, partition))
-        if view is None or not view.log_start_offset <= offset < view.high_watermark:
-            return
-        locations = view.tail_lookup(offset)
-        if locations:
-            self._prefetch(locations, max_bytes, view.leader_epoch, skip_first=False)
-            return
-        self._start(self._prefetch_from_index(topic_id, partition, offset, max_bytes, view))
-
-    async def _prefetch_from_index(
-        self,
-        topic_id: uuid.UUID,
-        partition: int,
-        offset: int,
-        max_bytes: int,
-        view: PartitionView,
-    ) -> None:
-        with contextlib.suppress(Exception):  # the read reports it when it gets there
-            locations = await self._metadata.find_chunks(
-                topic_id, partition, offset, LOCATIONS_PER_QUERY
-            )
+        A fetch reads its partitions one after another (the response's byte budget goes to
+        them in request order). Prefetching them all first, with one index query for all,
+        lets chunks of one object that lie close together (the partitions of one segment)
+        arrive by one GET, and makes the fetch wait about as long as its slowest GET."""
+        planned: list[tuple[list[ChunkLocation], int, int]] = []
+        lookups: list[tuple[ReadRequest, PartitionView]] = []
+        for request in wanted:
+            view = self._views.cached((request.topic_id, request.partition))
+            if view is None or not view.log_start_offset <= request.offset < view.high_watermark:
+                continue
+            locations = view.tail_lookup(request.offset)
             if locations:
-                if len(self._located) > 10_000:  # reads that never came
-                    self._located.clear()
-                self._located[(topic_id, partition, offset)] = locations
-                self._prefetch(locations, max_bytes, view.leader_epoch, skip_first=False)
+                planned.append((locations, request.max_bytes, view.leader_epoch))
+            else:
+                lookups.append((request, view))
+        if lookups:
+            try:
+                found = await self._metadata.find_chunks_many(
+                    [(r.topic_id, r.partition, r.offset) for r, _ in lookups], LOCATIONS_PER_QUERY
+                )
+            except MetadataError:
+                found = []  # each read tries again and reports it
+            if len(self._located) > 10_000:  # reads that never came
+                self._located.clear()
+            for (request, view), locations in zip(lookups, found, strict=False):
+                if locations:
+                    self._located[(request.topic_id, request.partition, request.offset)] = locations
+                    planned.append((locations, request.max_bytes, view.leader_epoch))
+        by_object: dict[str, list[tuple[ChunkLocation, int]]] = {}
+        for locations, budget, epoch in planned:
+            for location in self._to_load(locations, budget):
+                by_object.setdefault(location.object_key, []).append((location, epoch))
+        for chunks in by_object.values():
+            for run in _runs_to_read_together(chunks):
+                self._begin_load(run)
 
     def _start(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._prefetches.add(task)
         task.add_done_callback(self._prefetches.discard)
 
-    def _prefetch(
-        self,
-        locations: list[ChunkLocation],
-        budget: int,
-        leader_epoch: int,
-        skip_first: bool = True,
-    ) -> None:
-        """Start the GETs of the chunks a read will need (the first one too unless the read
-        loads it itself), and of one more (read-ahead for sequential consumers), so their
-        latencies overlap instead of adding up."""
-        if skip_first:
-            budget -= locations[0].byte_length
-        for location in locations[1:] if skip_first else locations:
+    def _prefetch(self, locations: list[ChunkLocation], budget: int, leader_epoch: int) -> None:
+        """Start the GETs of the chunks this read will need after the first, and of one more
+        (read-ahead for sequential consumers), so their latencies overlap."""
+        budget -= locations[0].byte_length
+        for location in self._to_load(locations[1:], budget):
+            self._begin_load([(location, leader_epoch)])
+
+    def _to_load(self, locations: list[ChunkLocation], budget: int) -> list[ChunkLocation]:
+        """The chunks within `budget` bytes and one more, less those cached or loading."""
+        chosen = []
+        for location in locations:
             key = location.object_key, location.byte_start, location.byte_length
             if (
                 location.byte_length <= self._cache.capacity // 4  # else evicted before use
                 and key not in self._loading
                 and self._cache.get(*key) is None
             ):
-                self._start(self._quiet_load(location, leader_epoch))
+                chosen.append(location)
             if budget <= 0:
                 break  # that one was the read-ahead
             budget -= location.byte_length
-
-    async def _quiet_load(self, location: ChunkLocation, leader_epoch: int) -> None:
-        with contextlib.suppress(Exception):  # the read reports it when it gets there
-            await self.chunk_bytes(location, leader_epoch)
+        return chosen
 
     @staticmethod
     def _failed(result: ReadResult, reason: str, *args: object) -> ReadResult:
@@ -262,29 +307,58 @@ class ReadPath:
         if cached is not None:
             return cached
         loading = self._loading.get(key)
-        if loading is not None:
-            return await asyncio.shield(loading)
-        future: asyncio.Future[memoryview] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
+        if loading is None:
+            (loading,) = self._begin_load([(location, leader_epoch)])
+        return await asyncio.shield(loading)
+
+    def _begin_load(self, run: list[tuple[ChunkLocation, int]]) -> list[asyncio.Future[memoryview]]:
+        """Start reading chunks of one object (a run close together) by one ranged GET; each
+        future gets its chunk, verified, patched and cached, or the error."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[memoryview]] = []
+        for location, _ in run:
+            future: asyncio.Future[memoryview] = loop.create_future()
+            self._loading[location.object_key, location.byte_start, location.byte_length] = future
+            futures.append(future)
+        self.object_reads += len(run)
+        self.object_gets += 1
+        self._start(self._load(run, futures))
+        return futures
+
+    async def _load(
+        self, run: list[tuple[ChunkLocation, int]], futures: list[asyncio.Future[memoryview]]
+    ) -> None:
+        first = run[0][0]
+        start = first.byte_start
+        end = max(location.byte_start + location.byte_length for location, _ in run)
+        began = time.monotonic()
         try:
-            self.object_reads += 1
-            began = time.monotonic()
             try:
-                raw = await self._objects.get_range(*key)
-            except Exception:
-                self._observer.object_get(time.monotonic() - began, location.byte_length, True)
+                raw = await self._objects.get_range(first.object_key, start, end - start)
+            except BaseException:
+                self._observer.object_get(time.monotonic() - began, end - start, True)
                 raise
-            self._observer.object_get(time.monotonic() - began, location.byte_length, False)
-            data = memoryview(_verified_and_patched(location, raw, leader_epoch))
-            self._cache.put(location.object_key, location.byte_start, data)
-            future.set_result(data)
-            return data
+            self._observer.object_get(time.monotonic() - began, end - start, False)
+            whole = memoryview(raw)
+            for (location, epoch), future in zip(run, futures, strict=True):
+                offset = location.byte_start - start
+                piece = raw if len(run) == 1 else whole[offset : offset + location.byte_length]
+                try:
+                    data = memoryview(_verified_and_patched(location, piece, epoch))
+                except CorruptChunk as exc:
+                    _fail(future, exc)
+                    continue
+                self._cache.put(location.object_key, location.byte_start, data)
+                if not future.done():
+                    future.set_result(data)
         except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters, if any, re-raise it
-            raise
+            for future in futures:
+                _fail(future, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
         finally:
-            del self._loading[key]
+            for location, _ in run:
+                del self._loading[location.object_key, location.byte_start, location.byte_length]
 
     def admit_committed(
         self, segment: SealedSegment, result: SegmentCommitResult
@@ -367,9 +441,17 @@ def _take_batches(
     return total >= max_bytes, total
 
 
-def _verified_and_patched(
-    location: ChunkLocation, raw: bytes | bytearray, leader_epoch: int
-) -> bytearray:
+def _fail(future: asyncio.Future[memoryview], error: BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+        return
+    future.set_exception(error)
+    future.exception()  # retrieved: waiters, if any, re-raise it
+
+
+def _verified_and_patched(location: ChunkLocation, raw: Buffer, leader_epoch: int) -> bytearray:
     """Check every batch of a chunk read from the object store and patch its offsets."""
     if len(raw) != location.byte_length:
         raise CorruptChunk(

@@ -12,6 +12,7 @@ from streamhouse.protocol import records as rec
 from streamhouse.protocol.api_keys import ApiKey
 from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.messages import FetchRequest, FetchResponse
+from streamhouse.storage.read_path import ReadRequest
 
 READ_COMMITTED = 1
 # Fetch sessions (KIP-227) are declined: a full fetch is answered with session id 0, which
@@ -72,12 +73,16 @@ async def _read_all(
     total = 0
     any_error = False
     budget = max_bytes
+    prefetch = []
     for item in wanted:
         if budget <= 0:
             break
         if item.topic is not None and 0 <= item.partition < item.topic.partition_count:
-            engine.prefetch(item.topic.topic_id, item.partition, item.fetch_offset, item.max_bytes)
+            prefetch.append(
+                ReadRequest(item.topic.topic_id, item.partition, item.fetch_offset, item.max_bytes)
+            )
             budget -= item.max_bytes
+    await engine.prefetch(prefetch)
     for item in wanted:
         if item.topic is None:
             code = (

@@ -30,6 +30,15 @@ async def test_find_chunks_from_an_offset_with_limit(store) -> None:
     assert await store.find_chunks(topic_id, 1, 0, 10) == []
 
 
+async def test_find_chunks_many_answers_each_request_in_order(store) -> None:
+    topic_id = await _topic_with_chunks(store, [1, 2, 3, 4, 5])
+    wanted = [(topic_id, 0, 25), (topic_id, 1, 0), (topic_id, 0, 0), (uuid.uuid4(), 0, 0)]
+    many = await store.find_chunks_many(wanted, 2)
+    assert many == [await store.find_chunks(t, p, offset, 2) for t, p, offset in wanted]
+    assert [[r.base_offset for r in rows] for rows in many] == [[20, 30], [], [0, 10], []]
+    assert await store.find_chunks_many([], 2) == []
+
+
 async def test_find_chunk_by_timestamp(store) -> None:
     topic_id = await _topic_with_chunks(store, [100, 300, 200, 400, 400])
     found = [await store.find_chunk_by_timestamp(topic_id, 0, ts) for ts in

@@ -14,6 +14,7 @@ from streamhouse.protocol.records import read_batch_header
 from streamhouse.storage import ObjectStore
 from streamhouse.storage.engine import StorageEngine, StorageError
 from streamhouse.storage.errors import StorageErrorCode
+from streamhouse.storage.read_path import ReadRequest
 from streamhouse.storage.settings import StorageSettings
 from tests.unit.storage.support import make_batch, payload, values_of
 
@@ -185,34 +186,35 @@ async def test_cached_and_uncached_reads_return_identical_bytes(
     assert [bytes(b) for p in again for b in p] == [bytes(b) for p in uncached for b in p]
 
 
-async def test_prefetch_loads_every_partition_before_the_reads_ask(
+async def test_prefetch_reads_each_segment_once_for_all_its_partitions(
     engine_factory: Callable[..., StorageEngine], metadata: MetadataStore
 ) -> None:
-    """A fetch of many partitions starts all their loads first; the reads that follow find
-    the chunks loaded (or loading) and issue no GET of their own, and return the same bytes."""
+    """A fetch of many partitions starts all their loads first, with one GET per run of
+    chunks close together in an object; the reads that follow issue no GET of their own
+    and return the same bytes."""
     writer = engine_factory()
-    partitions = 4
+    partitions, rounds = 4, 6
     topic_id = await new_topic(metadata, partitions)
-    for b in range(6):
+    for b in range(rounds):
         await asyncio.gather(
             *(writer.append(topic_id, p, [make_batch([payload(p, b)] * 2)])
               for p in range(partitions))
         )
     expected = [await read_all(writer, topic_id, p) for p in range(partitions)]
+    objects = {
+        location.object_key
+        for p in range(partitions)
+        for location in await metadata.find_chunks(topic_id, p, 0, 100)
+    }
 
     fresh = engine_factory(node_id=2)
     for p in range(partitions):
         await fresh.partition_state(topic_id, p)  # the views a fetch has already loaded
-        fresh.prefetch(topic_id, p, 0, 1 << 20)
-    started = -1
-    for _ in range(100):  # until the prefetches have settled
-        await asyncio.sleep(0.05)
-        if fresh.object_reads == started:
-            break
-        started = fresh.object_reads
-    assert started >= partitions  # every partition's loads began before any read
+    await fresh.prefetch([ReadRequest(topic_id, p, 0, 1 << 20) for p in range(partitions)])
+    assert fresh.object_reads == partitions * rounds  # every chunk, before any read
+    assert fresh.object_gets == len(objects) < fresh.object_reads
     results = [await fresh.read(topic_id, p, 0, 1 << 20) for p in range(partitions)]
-    assert fresh.object_reads == started
+    assert fresh.object_gets == len(objects)
     for p, result in enumerate(results):
         assert [bytes(b) for b in result.batches] == [bytes(b) for b in expected[p]]
 
