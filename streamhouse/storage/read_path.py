@@ -257,9 +257,13 @@ class ReadPath:
                     self._located[(request.topic_id, request.partition, request.offset)] = locations
                     planned.append((locations, request.max_bytes, view.leader_epoch))
         by_object: dict[str, list[tuple[ChunkLocation, int]]] = {}
+        chosen: set[tuple[str, int, int]] = set()  # a partition asked for twice
         for locations, budget, epoch in planned:
             for location in self._to_load(locations, budget):
-                by_object.setdefault(location.object_key, []).append((location, epoch))
+                key = location.object_key, location.byte_start, location.byte_length
+                if key not in chosen:
+                    chosen.add(key)
+                    by_object.setdefault(location.object_key, []).append((location, epoch))
         for chunks in by_object.values():
             for run in _runs_to_read_together(chunks):
                 self._begin_load(run)
@@ -358,7 +362,7 @@ class ReadPath:
                 raise
         finally:
             for location, _ in run:
-                del self._loading[location.object_key, location.byte_start, location.byte_length]
+                self._loading.pop((location.object_key, location.byte_start, location.byte_length))
 
     def admit_committed(
         self, segment: SealedSegment, result: SegmentCommitResult
