@@ -75,15 +75,9 @@ def _split_statements(script: str) -> list[str]:
     return statements
 
 
-def _journal_mode(conn: sqlite3.Connection) -> str:
-    return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
-
-
-def _checkpoint_passive(conn: sqlite3.Connection) -> tuple[int, int]:
-    """Frames in the WAL and how many are copied (-1, -1 when another checkpoint ran)."""
+def _checkpoint_passive(conn: sqlite3.Connection) -> None:
     # fetchall, not fetchone: an unfinished statement would hold a read lock on the WAL.
-    ((_busy, frames, copied),) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    return frames, copied
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -147,14 +141,13 @@ class _Checkpointer:
         self._worker = WorkerThreads(1, "sqlite-checkpoint")
         self._conn: sqlite3.Connection | None = None
 
-    def _checkpoint(self) -> tuple[int, int]:
+    def _checkpoint(self) -> None:
         if self._conn is None:
             self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        return _checkpoint_passive(self._conn)
+        _checkpoint_passive(self._conn)
 
-    async def checkpoint(self) -> tuple[int, int]:
-        """Frames in the WAL when it began and how many of them it copied."""
-        return await self._worker.run(self._checkpoint)
+    async def checkpoint(self) -> None:
+        await self._worker.run(self._checkpoint)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -179,19 +172,22 @@ class SQLiteMetadataStore(SQLMetadataStore):
 
     async def open(self) -> None:
         self._worker = WorkerThreads(1, "sqlite-metadata")
-        self._conn = await self._call(lambda _: self._connect())
-        if await self._call(_journal_mode) == "wal":  # not for an in-memory database
-            await self._call(lambda conn: conn.execute("PRAGMA wal_autocheckpoint = 0"))
+        self._conn, wal = await self._call(lambda _: self._connect())
+        if wal:  # not for an in-memory database
             self._checkpointer = _Checkpointer(self.path)
         await self._migrate()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> tuple[sqlite3.Connection, bool]:
+        """The connection, and whether it runs in WAL mode (then checkpointed by us)."""
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        ((mode,),) = conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        wal = str(mode).lower() == "wal"
+        if wal:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
-        return conn
+        return conn, wal
 
     def _wrote(self) -> None:
         self._writes_since_checkpoint += 1

@@ -256,17 +256,13 @@ class ReadPath:
                 if locations:
                     self._located[(request.topic_id, request.partition, request.offset)] = locations
                     planned.append((locations, request.max_bytes, view.leader_epoch))
-        by_object: dict[str, list[tuple[ChunkLocation, int]]] = {}
-        chosen: set[tuple[str, int, int]] = set()  # a partition asked for twice
-        for locations, budget, epoch in planned:
-            for location in self._to_load(locations, budget):
-                key = location.object_key, location.byte_start, location.byte_length
-                if key not in chosen:
-                    chosen.add(key)
-                    by_object.setdefault(location.object_key, []).append((location, epoch))
-        for chunks in by_object.values():
-            for run in _runs_to_read_together(chunks):
-                self._begin_load(run)
+        self._load_chunks(
+            [
+                (location, epoch)
+                for locations, budget, epoch in planned
+                for location in self._to_load(locations, budget)
+            ]
+        )
 
     def _start(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -277,8 +273,20 @@ class ReadPath:
         """Start the GETs of the chunks this read will need after the first, and of one more
         (read-ahead for sequential consumers), so their latencies overlap."""
         budget -= locations[0].byte_length
-        for location in self._to_load(locations[1:], budget):
-            self._begin_load([(location, leader_epoch)])
+        self._load_chunks(
+            [(location, leader_epoch) for location in self._to_load(locations[1:], budget)]
+        )
+
+    def _load_chunks(self, chunks: list[tuple[ChunkLocation, int]]) -> None:
+        """Start loading chunks (each with its leader epoch), once each even if named twice,
+        by one GET per run of chunks lying close together in one object."""
+        by_object: dict[str, dict[tuple[int, int], tuple[ChunkLocation, int]]] = {}
+        for location, epoch in chunks:
+            same_object = by_object.setdefault(location.object_key, {})
+            same_object[location.byte_start, location.byte_length] = (location, epoch)
+        for same_object in by_object.values():
+            for run in _runs_to_read_together(list(same_object.values())):
+                self._begin_load(run)
 
     def _to_load(self, locations: list[ChunkLocation], budget: int) -> list[ChunkLocation]:
         """The chunks within `budget` bytes and one more, less those cached or loading."""
@@ -353,8 +361,7 @@ class ReadPath:
                     _fail(future, exc)
                     continue
                 self._cache.put(location.object_key, location.byte_start, data)
-                if not future.done():
-                    future.set_result(data)
+                future.set_result(data)
         except BaseException as exc:
             for future in futures:
                 _fail(future, exc)
