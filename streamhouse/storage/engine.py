@@ -172,9 +172,10 @@ class StorageEngine:
             topic_id, partition, offset, max_bytes, min_one, read_committed
         )
 
-    async def prefetch(self, wanted: Sequence[ReadRequest]) -> None:
-        """Start loading what reads of these requests will need; see ReadPath.prefetch."""
-        await self._reader.prefetch(wanted)
+    async def prefetch(self, wanted: Sequence[ReadRequest], max_bytes: int) -> None:
+        """Start loading what reads of these requests will need within a response of
+        `max_bytes`; see ReadPath.prefetch."""
+        await self._reader.prefetch(wanted, max_bytes)
 
     async def wait_for_data(self, positions: Mapping[PartitionKey, int], timeout_s: float) -> bool:
         """Wait until some partition's high watermark rises above its position.

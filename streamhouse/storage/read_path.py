@@ -157,7 +157,8 @@ class ReadPath:
             if offset < view.log_start_offset or offset > view.high_watermark:
                 return _result(view, StorageErrorCode.OFFSET_OUT_OF_RANGE)
             end = view.last_stable_offset if read_committed else view.high_watermark
-            if offset >= end:
+            if offset >= end or (max_bytes <= 0 and not min_one):
+                # No room left in the response: nothing to read, and nothing to load.
                 return _result(view)
             return await self._collect(topic_id, partition, view, offset, end, max_bytes, min_one)
         except MetadataError as exc:
@@ -197,6 +198,12 @@ class ReadPath:
                     moved = await self._past_log_start(topic_id, partition, position)
                     if moved is not None:
                         return moved
+                if (
+                    location.batch_count == 1
+                    and total + location.byte_length > max_bytes
+                    and (batches or not min_one)
+                ):
+                    return result  # its one batch does not fit: not worth reading
                 try:
                     data = await self.chunk_bytes(location, view.leader_epoch)
                 except ObjectNotFound:
@@ -224,45 +231,68 @@ class ReadPath:
             return _result(refreshed, StorageErrorCode.OFFSET_OUT_OF_RANGE)
         return None
 
-    async def prefetch(self, wanted: Sequence[ReadRequest]) -> None:
-        """Start loading what `read` of each request will need; returns once the loads are
-        under way (after at most one index query), not when they are done.
+    async def prefetch(self, wanted: Sequence[ReadRequest], max_bytes: int) -> None:
+        """Start loading what `read` of each request will need within a response of
+        `max_bytes`; returns once the loads are under way (after at most one index query),
+        not when they are done.
 
         A fetch reads its partitions one after another (the response's byte budget goes to
         them in request order). Prefetching them all first, with one index query for all,
         lets chunks of one object that lie close together (the partitions of one segment)
         arrive by one GET, and makes the fetch wait about as long as its slowest GET."""
-        planned: list[tuple[list[ChunkLocation], int, int]] = []
-        lookups: list[tuple[ReadRequest, PartitionView]] = []
+        slots: list[tuple[ReadRequest, PartitionView, list[ChunkLocation] | None]] = []
+        lookups: list[int] = []
         for request in wanted:
             view = self._views.cached((request.topic_id, request.partition))
             if view is None or not view.log_start_offset <= request.offset < view.high_watermark:
                 continue
             locations = view.tail_lookup(request.offset)
-            if locations:
-                planned.append((locations, request.max_bytes, view.leader_epoch))
-            else:
-                lookups.append((request, view))
+            if not locations:
+                lookups.append(len(slots))
+            slots.append((request, view, locations))
         if lookups:
             try:
                 found = await self._metadata.find_chunks_many(
-                    [(r.topic_id, r.partition, r.offset) for r, _ in lookups], LOCATIONS_PER_QUERY
+                    [
+                        (slots[i][0].topic_id, slots[i][0].partition, slots[i][0].offset)
+                        for i in lookups
+                    ],
+                    LOCATIONS_PER_QUERY,
                 )
             except MetadataError:
                 found = []  # each read tries again and reports it
             if len(self._located) > 10_000:  # reads that never came
                 self._located.clear()
-            for (request, view), locations in zip(lookups, found, strict=False):
+            for i, locations in zip(lookups, found, strict=False):
+                request, view, _ = slots[i]
                 if locations:
                     self._located[(request.topic_id, request.partition, request.offset)] = locations
-                    planned.append((locations, request.max_bytes, view.leader_epoch))
-        self._load_chunks(
-            [
-                (location, epoch)
-                for locations, budget, epoch in planned
-                for location in self._to_load(locations, budget)
-            ]
-        )
+                slots[i] = (request, view, locations)
+        # Everything started here waits in the cache until the reads reach it: what the
+        # reads will take first, then one chunk of read-ahead each, within half of the
+        # cache, so that no chunk is evicted (and read again) before its read.
+        needed: list[tuple[ChunkLocation, int]] = []
+        ahead: list[tuple[ChunkLocation, int]] = []
+        remaining = max_bytes
+        for request, view, located in slots:
+            if remaining <= 0:
+                break
+            if not located:
+                continue
+            budget = min(request.max_bytes, remaining)
+            # Only the response's first partition gets a batch however large (min_one).
+            within, next_one = self._to_load(located, budget, remaining == max_bytes)
+            needed.extend((location, view.leader_epoch) for location in within)
+            if next_one is not None:
+                ahead.append((next_one, view.leader_epoch))
+            remaining -= min(budget, sum(location.byte_length for location in located))
+        room = self._cache.capacity // 2
+        chosen = []
+        for location, epoch in needed + ahead:
+            if location.byte_length <= room:
+                chosen.append((location, epoch))
+                room -= location.byte_length
+        self._load_chunks(chosen)
 
     def _start(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -270,12 +300,11 @@ class ReadPath:
         task.add_done_callback(self._prefetches.discard)
 
     def _prefetch(self, locations: list[ChunkLocation], budget: int, leader_epoch: int) -> None:
-        """Start the GETs of the chunks this read will need after the first, and of one more
-        (read-ahead for sequential consumers), so their latencies overlap."""
+        """Start the GETs of the chunks this read will need after the first, so their
+        latencies overlap (read-ahead is the fetch-wide `prefetch`'s job)."""
         budget -= locations[0].byte_length
-        self._load_chunks(
-            [(location, leader_epoch) for location in self._to_load(locations[1:], budget)]
-        )
+        within, _ = self._to_load(locations[1:], budget, starts_read=False)
+        self._load_chunks([(location, leader_epoch) for location in within])
 
     def _load_chunks(self, chunks: list[tuple[ChunkLocation, int]]) -> None:
         """Start loading chunks (each with its leader epoch), once each even if named twice,
@@ -288,21 +317,29 @@ class ReadPath:
             for run in _runs_to_read_together(list(same_object.values())):
                 self._begin_load(run)
 
-    def _to_load(self, locations: list[ChunkLocation], budget: int) -> list[ChunkLocation]:
-        """The chunks within `budget` bytes and one more, less those cached or loading."""
-        chosen = []
+    def _to_load(
+        self, locations: list[ChunkLocation], budget: int, starts_read: bool = True
+    ) -> tuple[list[ChunkLocation], ChunkLocation | None]:
+        """Of the chunks not cached or loading: those within `budget` bytes, and the one
+        after them (read-ahead). With `starts_read` the first chunk holds the read's first
+        offset and is read whatever its size."""
+        within: list[ChunkLocation] = []
         for location in locations:
             key = location.object_key, location.byte_start, location.byte_length
-            if (
+            wanted = (
                 location.byte_length <= self._cache.capacity // 4  # else evicted before use
                 and key not in self._loading
                 and self._cache.get(*key) is None
-            ):
-                chosen.append(location)
-            if budget <= 0:
-                break  # that one was the read-ahead
+            )
+            lone_batch_too_big = location.batch_count == 1 and location.byte_length > budget
+            exempt = starts_read and location is locations[0]
+            if budget <= 0 or (lone_batch_too_big and not exempt):
+                # Past the budget (a lone batch that does not fit is not read now either).
+                return within, location if wanted else None
+            if wanted:
+                within.append(location)
             budget -= location.byte_length
-        return chosen
+        return within, None
 
     @staticmethod
     def _failed(result: ReadResult, reason: str, *args: object) -> ReadResult:

@@ -68,21 +68,20 @@ async def _read_all(
     """Read every partition once: the answers, the bytes found, and whether any partition erred."""
     engine = ctx.broker.engine
     assert engine is not None
+    # What a fetch reads from the object store waits in the cache until the reads reach
+    # it: a response larger than a quarter of the cache would evict its own chunks
+    # before they are sent, and read them again.
+    max_bytes = min(max_bytes, engine.cache.capacity // 4)
     answers = []
     remaining = max_bytes
     total = 0
     any_error = False
-    budget = max_bytes
-    prefetch = []
-    for item in wanted:
-        if budget <= 0:
-            break
-        if item.topic is not None and 0 <= item.partition < item.topic.partition_count:
-            prefetch.append(
-                ReadRequest(item.topic.topic_id, item.partition, item.fetch_offset, item.max_bytes)
-            )
-            budget -= item.max_bytes
-    await engine.prefetch(prefetch)
+    prefetch = [
+        ReadRequest(item.topic.topic_id, item.partition, item.fetch_offset, item.max_bytes)
+        for item in wanted
+        if item.topic is not None and 0 <= item.partition < item.topic.partition_count
+    ]
+    await engine.prefetch(prefetch, max_bytes)
     for item in wanted:
         if item.topic is None:
             code = (
