@@ -248,7 +248,7 @@ class FileObjectStore(ObjectStore):
             # Evict after the rename so no read keeps serving the replaced file.
             self._evict(key)
 
-    async def get_range(self, key: str, start: int, length: int) -> bytes:
+    async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray:
         path = self._path(key)
         validate_range(start, length)
         handle = await self._acquire(key, path)

@@ -24,7 +24,7 @@ class MemoryObjectStore(ObjectStore):
         # Copy: the caller may reuse its buffer once put returns.
         self._objects[key] = (bytes(data), time.time_ns() // 1_000_000)
 
-    async def get_range(self, key: str, start: int, length: int) -> bytes:
+    async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray:
         validate_key(key)
         validate_range(start, length)
         try:

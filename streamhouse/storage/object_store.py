@@ -49,8 +49,9 @@ class ObjectStore(abc.ABC):
         await self.put(key, parts[0] if len(parts) == 1 else b"".join(parts))
 
     @abc.abstractmethod
-    async def get_range(self, key: str, start: int, length: int) -> bytes:
-        """Bytes [start, start+length) of the object; raise ObjectNotFound."""
+    async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray:
+        """Bytes [start, start+length) of the object (a bytearray saves the read path a
+        copy); raise ObjectNotFound."""
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
