@@ -19,7 +19,8 @@ waiting out a backoff does not hold a slot.
 Ranged GETs, the read path's one hot call, skip botocore's request pipeline (endpoint
 rules, event hooks, signing, response parsing: about two thirds of the broker's CPU
 consuming from S3): each object's GET is presigned once, and the presigned URL is
-reused for every range of that object for a few minutes, sent by aiohttp directly.
+reused for every range of that object for a few minutes, sent by aiohttp directly. A
+store that refuses presigned requests (403) is read through botocore from then on.
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ class S3ObjectStore(ObjectStore):
         self._client: Any = None
         self._http: aiohttp.ClientSession | None = None
         self._presigned: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._presigned_gets = True
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._open_lock = asyncio.Lock()
 
@@ -186,6 +188,8 @@ class S3ObjectStore(ObjectStore):
                 connect_timeout, read_timeout = self._timeouts
                 config = Config(
                     region_name=region,
+                    # Presigned GETs too (botocore presigns S3 with SigV2 otherwise).
+                    signature_version="s3v4",
                     s3={
                         "addressing_style": "path" if self.path_style else "auto",
                         # No SHA-256 of each PUT's body on the event loop (a quarter of
@@ -272,21 +276,50 @@ class S3ObjectStore(ObjectStore):
         last = start + max(length, 1) - 1
 
         async def op(client: Any) -> bytes | bytearray:
-            url = await self._presigned_get(client, full_key)
-            assert self._http is not None
-            async with self._http.get(url, headers={"Range": f"bytes={start}-{last}"}) as response:
-                if response.status in (200, 206):
-                    size = response.content_length
-                    if size is None:
-                        return await response.read()
-                    return await _read_body(response, size)
-                if response.status == 416:  # the range starts at or after the end
+            if self._presigned_gets:
+                presigned = await self._get_presigned(client, full_key, start, last)
+                if presigned is not None:
+                    return presigned
+            try:
+                response = await client.get_object(
+                    Bucket=self.bucket, Key=full_key, Range=f"bytes={start}-{last}"
+                )
+            except ClientError as exc:
+                if _status(exc) == 416:  # the range starts at or after the end
                     return b""
-                self._presigned.pop(full_key, None)
-                raise _client_error(response.status, await response.read())
+                raise
+            async with response["Body"] as body:
+                return await body.read()
 
         data = await self._call(f"get {key!r}", op)
         return data if len(data) <= length else data[:length]
+
+    async def _get_presigned(
+        self, client: Any, full_key: str, start: int, last: int
+    ) -> bytes | bytearray | None:
+        """The range by a presigned URL; None once the store refuses presigned requests (a
+        bucket policy may deny query-string authentication), from then on for good."""
+        url = await self._presigned_get(client, full_key)
+        assert self._http is not None
+        async with self._http.get(url, headers={"Range": f"bytes={start}-{last}"}) as response:
+            if response.status in (200, 206):
+                size = response.content_length
+                if size is None:
+                    return await response.read()
+                return await _read_body(response, size)
+            if response.status == 416:  # the range starts at or after the end
+                return b""
+            body = await response.read()
+            self._presigned.pop(full_key, None)
+            if response.status != 403:
+                raise _client_error(response.status, body)
+        log.warning(
+            "s3://%s refused a presigned GET (403); reading through the SDK from now on",
+            self.bucket,
+        )
+        self._presigned_gets = False
+        self._presigned.clear()
+        return None
 
     async def _presigned_get(self, client: Any, full_key: str) -> str:
         now = time.monotonic()

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from streamhouse.storage import ObjectNotFound, ObjectStore, ObjectStoreError, open_object_store
 from streamhouse.storage.file_store import TEMP_DIR, FileObjectStore
@@ -18,6 +20,7 @@ from streamhouse.storage.keys import spread_key
 from streamhouse.storage.memory_store import MemoryObjectStore
 from streamhouse.storage.s3_store import S3ObjectStore
 from tests.support.fixtures import TEST_BUCKET, new_s3_store
+from tests.support.ports import free_port
 from tests.support.seaweedfs import SeaweedFS
 
 MiB = 1024 * 1024
@@ -218,8 +221,15 @@ def test_open_object_store_understands_each_scheme(tmp_path: Path, monkeypatch: 
 
 @pytest.mark.parametrize(
     "url",
-    ["gs://bucket", "ftp://x", "no-scheme", "file://", "s3:///p", "s3://b?colour=red",
-     "s3://b?path_style=maybe"],
+    [
+        "gs://bucket",
+        "ftp://x",
+        "no-scheme",
+        "file://",
+        "s3:///p",
+        "s3://b?colour=red",
+        "s3://b?path_style=maybe",
+    ],
 )
 def test_open_object_store_rejects_unknown_urls(url: str) -> None:
     with pytest.raises(ValueError):
@@ -411,3 +421,68 @@ async def test_s3_put_survives_an_outage_and_ping_fails_during_it(
         await patient.close()
         await impatient.close()
         server.cleanup()
+
+
+@pytest.mark.s3
+async def test_s3_reads_use_presigned_urls_and_go_on_when_the_store_refuses_them(
+    s3_store_factory: Callable[..., Any],
+) -> None:
+    """Ranged GETs go by presigned URL (SigV4); a bucket policy may deny query-string
+    authentication: the first refused presigned GET switches the store to signed
+    requests, and every read still answers."""
+    seaweed = s3_store_factory().endpoint_url
+    gets: list[str] = []
+    refuse_presigned = False
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        presigned = "X-Amz-Signature" in request.query
+        if request.method == "GET":
+            gets.append("presigned" if presigned else "signed")
+        if presigned and refuse_presigned:
+            return web.Response(
+                status=403,
+                body=b"<Error><Code>AccessDenied</Code></Error>",
+                content_type="application/xml",
+            )
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        async with (
+            aiohttp.ClientSession(auto_decompress=False) as session,
+            session.request(
+                request.method,
+                seaweed + request.path_qs,
+                headers=headers,
+                data=await request.read(),
+            ) as upstream,
+        ):
+            passed = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in ("content-length", "transfer-encoding", "connection")
+            }
+            return web.Response(status=upstream.status, headers=passed, body=await upstream.read())
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        data = pattern(5000)
+        store = s3_store_factory(endpoint_url=f"http://127.0.0.1:{port}")
+        await store.put("k", data)
+        assert await store.get_range("k", 100, 50) == data[100:150]
+        assert await store.get_range("k", 4990, 100) == data[4990:]
+        assert gets == ["presigned", "presigned"]
+
+        gets.clear()
+        refuse_presigned = True
+        refused = s3_store_factory(endpoint_url=f"http://127.0.0.1:{port}")
+        await refused.put("k", data)
+        assert await refused.get_range("k", 100, 50) == data[100:150]
+        assert await refused.get_range("k", 4990, 100) == data[4990:]
+        with pytest.raises(ObjectNotFound):
+            await refused.get_range("missing", 0, 1)
+        assert gets == ["presigned", "signed", "signed", "signed"]
+    finally:
+        await runner.cleanup()
