@@ -40,7 +40,12 @@ def test_many_partitions_past_the_cache_are_read_from_the_store_about_once(
             topic
         ].result(15)
         producer = Producer(
-            {"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "batch.size": 200_000}
+            {
+                "bootstrap.servers": broker.bootstrap,
+                "linger.ms": 20,
+                "batch.size": 200_000,
+                "enable.idempotence": True,  # order kept across retries
+            }
         )
         for i in range(RECORDS_PER_PARTITION):
             for p in range(PARTITIONS):
