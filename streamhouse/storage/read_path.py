@@ -105,6 +105,15 @@ def _runs_to_read_together(
     return runs
 
 
+@dataclass(slots=True)
+class _Planned:
+    """A partition of a fetch being prefetched: its request, view and chunk locations."""
+
+    request: ReadRequest
+    view: PartitionView
+    locations: list[ChunkLocation]
+
+
 class ReadPath:
     def __init__(
         self,
@@ -240,22 +249,19 @@ class ReadPath:
         them in request order). Prefetching them all first, with one index query for all,
         lets chunks of one object that lie close together (the partitions of one segment)
         arrive by one GET, and makes the fetch wait about as long as its slowest GET."""
-        slots: list[tuple[ReadRequest, PartitionView, list[ChunkLocation] | None]] = []
-        lookups: list[int] = []
-        for request in wanted:
-            view = self._views.cached((request.topic_id, request.partition))
-            if view is None or not view.log_start_offset <= request.offset < view.high_watermark:
-                continue
-            locations = view.tail_lookup(request.offset)
-            if not locations:
-                lookups.append(len(slots))
-            slots.append((request, view, locations))
-        if lookups:
+        planned = [
+            _Planned(request, view, view.tail_lookup(request.offset))
+            for request in wanted
+            if (view := self._views.cached((request.topic_id, request.partition))) is not None
+            and view.log_start_offset <= request.offset < view.high_watermark
+        ]
+        unlocated = [plan for plan in planned if not plan.locations]
+        if unlocated:
             try:
                 found = await self._metadata.find_chunks_many(
                     [
-                        (slots[i][0].topic_id, slots[i][0].partition, slots[i][0].offset)
-                        for i in lookups
+                        (p.request.topic_id, p.request.partition, p.request.offset)
+                        for p in unlocated
                     ],
                     LOCATIONS_PER_QUERY,
                 )
@@ -263,11 +269,11 @@ class ReadPath:
                 found = []  # each read tries again and reports it
             if len(self._located) > 10_000:  # reads that never came
                 self._located.clear()
-            for i, locations in zip(lookups, found, strict=False):
-                request, view, _ = slots[i]
+            for plan, locations in zip(unlocated, found, strict=False):
+                request = plan.request
                 if locations:
                     self._located[(request.topic_id, request.partition, request.offset)] = locations
-                slots[i] = (request, view, locations)
+                plan.locations = locations
         # Everything started here waits in the cache until the reads reach it: what the
         # reads will take first, then read-ahead, within half of the cache, so that no
         # chunk is evicted (and read again) before its read. A fetch of one partition reads
@@ -277,25 +283,24 @@ class ReadPath:
         needed: list[tuple[ChunkLocation, int]] = []
         ahead: list[tuple[ChunkLocation, int]] = []
         remaining = max_bytes
-        for request, view, located in slots:
+        for plan in planned:
             if remaining <= 0:
                 break
-            if not located:
+            if not plan.locations:
                 continue
-            budget = min(request.max_bytes, remaining)
+            budget = min(plan.request.max_bytes, remaining)
             # Only the response's first partition gets a batch however large (min_one).
-            ahead_bytes = min(budget, self._cache.capacity // 32) if len(slots) == 1 else 1
-            within, later = self._to_load(located, budget, remaining == max_bytes, ahead_bytes)
-            needed.extend((location, view.leader_epoch) for location in within)
-            ahead.extend((location, view.leader_epoch) for location in later)
-            remaining -= min(budget, sum(location.byte_length for location in located))
+            ahead_bytes = min(budget, self._cache.capacity // 32) if len(planned) == 1 else 1
+            within, later = self._to_load(
+                plan.locations, budget, remaining == max_bytes, ahead_bytes
+            )
+            epoch = plan.view.leader_epoch
+            needed.extend((location, epoch) for location in within)
+            ahead.extend((location, epoch) for location in later)
+            remaining -= min(budget, sum(location.byte_length for location in plan.locations))
         room = self._cache.capacity // 2
         chosen = []
-        for location, epoch in needed:
-            if location.byte_length <= room:
-                chosen.append((location, epoch))
-                room -= location.byte_length
-        for location, epoch in ahead:
+        for location, epoch in needed + ahead:
             if location.byte_length <= room:
                 chosen.append((location, epoch))
                 room -= location.byte_length

@@ -299,7 +299,7 @@ class S3ObjectStore(ObjectStore):
     ) -> bytes | bytearray | None:
         """The range by a presigned URL; None once the store refuses presigned requests (a
         bucket policy may deny query-string authentication), from then on for good."""
-        url = await self._presigned_get(client, full_key)
+        url = await self._presigned_url(client, full_key)
         assert self._http is not None
         async with self._http.get(url, headers={"Range": f"bytes={start}-{last}"}) as response:
             if response.status in (200, 206):
@@ -321,7 +321,7 @@ class S3ObjectStore(ObjectStore):
         self._presigned.clear()
         return None
 
-    async def _presigned_get(self, client: Any, full_key: str) -> str:
+    async def _presigned_url(self, client: Any, full_key: str) -> str:
         now = time.monotonic()
         cached = self._presigned.get(full_key)
         if cached is not None and cached[1] > now:
