@@ -106,6 +106,8 @@ class WritePath:
         self._committer: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._segment_finished = asyncio.Event()
+        self._unanswered = 0
+        """Sealed segments whose appends are not answered yet."""
         self.pending_object_keys: set[str] = set()
         """Objects sealed by this engine and not yet committed (never garbage)."""
         self.segments_committed = 0
@@ -142,8 +144,7 @@ class WritePath:
         """Room for another segment in flight, and sealing when idle is allowed."""
         if not self._settings.seal_when_idle:
             return False
-        busy = sum(1 for task in self._in_flight if not task.done())
-        return busy < self._settings.seal_at_once_below
+        return self._unanswered < self._settings.seal_at_once_below
 
     def _seal_if_idle(self) -> None:
         if self._builder and self._idle():
@@ -177,6 +178,7 @@ class WritePath:
         loop = asyncio.get_running_loop()
         sealed = _Sealed(segment, waiters, loop.create_future(), loop.create_future())
         self._commit_queue.append(sealed)
+        self._unanswered += 1
         task = loop.create_task(self._upload(sealed))
         self._in_flight.add(task)
         task.add_done_callback(self._segment_done)
@@ -270,6 +272,7 @@ class WritePath:
             if not waiter.future.done():
                 waiter.future.set_result(outcome(waiter))
         self.pending_object_keys.discard(sealed.segment.object_key)
+        self._unanswered -= 1
         sealed.answered.set_result(None)
         if self._builder:
             asyncio.get_running_loop().call_soon(self._seal_if_idle)

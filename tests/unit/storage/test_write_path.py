@@ -99,3 +99,21 @@ async def test_appends_of_one_event_loop_turn_share_one_segment_when_idle(file_m
     assert [r.base_offset for r in results] == [0, 1] * 3
     assert engine.segments_committed == 1  # sealed at once, not after seal_ms
     await engine.close()
+
+
+async def test_an_append_made_as_the_previous_one_is_answered_is_sealed_at_once(
+    file_metadata,
+) -> None:
+    """A producer that sends its next request as soon as the last is answered finds the
+    stores idle: its append must not wait for seal_ms."""
+    metadata, files = file_metadata
+    settings = StorageSettings(seal_ms=60_000.0, seal_bytes=1 << 30)
+    engine = StorageEngine(metadata, files, settings, node_id=1)
+    topic_id = (await metadata.create_topic("t", 1, {})).topic_id
+    await engine.partition_state(topic_id, 0)
+    async with asyncio.timeout(10):
+        for expected_offset in range(5):
+            result = await engine.append(topic_id, 0, [make_batch([b"v"])])
+            assert result.base_offset == expected_offset
+    assert engine.segments_committed == 5
+    await engine.close()
