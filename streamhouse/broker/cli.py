@@ -58,13 +58,7 @@ SETTINGS: list[tuple[str, Any, str]] = [
         "seal_when_idle",
         click.BOOL,
         "Seal at once while no segment is being stored: lowest latency, but more PUTs "
-        "under light load [true].",
-    ),
-    (
-        "seal_when_idle_bytes",
-        int,
-        "A smaller open segment waits for --seal-ms even when idle [0 for files, 524288 "
-        "for S3].",
+        "under light load [true for files, false for S3].",
     ),
     ("cache_bytes", int, "Bytes of record data cached for reads [store default]."),
     ("max_request_bytes", int, "Largest request accepted [104857600]."),

@@ -126,7 +126,6 @@ class Broker:
                 ("seal_bytes", settings.seal_bytes),
                 ("seal_ms", settings.seal_ms),
                 ("seal_when_idle", settings.seal_when_idle),
-                ("seal_when_idle_bytes", settings.seal_when_idle_bytes),
                 ("cache_bytes", settings.cache_bytes),
             )
             if value is not None

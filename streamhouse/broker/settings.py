@@ -39,7 +39,6 @@ class BrokerSettings:
     seal_bytes: int | None = None
     seal_ms: int | None = None
     seal_when_idle: bool | None = None
-    seal_when_idle_bytes: int | None = None
     cache_bytes: int | None = None
     max_request_bytes: int = 100 * MiB
     idle_timeout_ms: int = 600_000

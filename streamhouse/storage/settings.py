@@ -17,9 +17,6 @@ class StorageSettings:
     """Seal at once (end of the event-loop turn) while fewer than `seal_at_once_below`
     segments are in flight; `seal_ms` and `seal_bytes` apply only when the stores are busy.
     Lowest latency for the file store; off for S3, where every PUT is billed."""
-    seal_when_idle_bytes: int = 0
-    """With seal_when_idle: a smaller open segment waits for `seal_ms` even when the stores
-    are idle, so each PUT carries at least this much (S3 bills per request)."""
     seal_at_once_below: int = 1
     """With seal_when_idle: seal at once while fewer segments than this are in flight.
     1 means only when the stores are idle, so a busy broker batches appends for seal_ms
@@ -48,13 +45,9 @@ def defaults_for(store_url: str) -> StorageSettings:
     many requests.
 
     An S3 PUT costs tens of milliseconds and is billed per request, so a
-    segment is sealed after 200 ms or 8 MiB: at most ~5 PUTs/s per lightly
-    loaded broker, 8 MiB objects at full speed, and 8 uploads in flight hide PUT
-    latency at high rates while commits stay in seal order. Only a segment of
-    512 KiB or more is sealed at once when the stores are idle: a client that
-    waits for each large request's answer before sending the next (aiokafka,
-    max.in.flight=1) then pays one PUT, not 200 ms, per request, and PUTs stay
-    at most two per MiB written.
+    segment is sealed after 200 ms or 8 MiB: at most ~5 PUTs/s per idle-ish
+    broker, 8 MiB objects at full speed, and 8 uploads in flight hide PUT
+    latency at high rates while commits stay in seal order.
 
     Memory: what is sealed but not committed (max_sealed_pending x seal_bytes)
     plus the cache bound the broker's record bytes; both stay near 100 MiB so a
@@ -65,7 +58,7 @@ def defaults_for(store_url: str) -> StorageSettings:
         return StorageSettings(
             seal_bytes=8 * MiB,
             seal_ms=200.0,
-            seal_when_idle_bytes=512 * 1024,
+            seal_when_idle=False,
             max_uploads_in_flight=8,
             max_sealed_pending=12,
             cache_bytes=96 * MiB,

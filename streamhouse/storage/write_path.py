@@ -129,28 +129,22 @@ class WritePath:
         self._waiters.append(_Waiter(future, chunk_index, first, len(batches)))
         if self._builder.size >= self._settings.seal_bytes:
             self.seal(SealReason.SIZE)
-        elif self._idle():
-            if self._timer is None or isinstance(self._timer, asyncio.TimerHandle):
-                # Group commit: appends of this event-loop turn share the segment, and
-                # the next one fills while the stores work on it. An age timer set while
-                # the segment was too small to seal at once gives way.
-                if self._timer is not None:
-                    self._timer.cancel()
-                self._timer = loop.call_soon(self.seal, SealReason.IDLE)
         elif self._timer is None:
-            delay = self._settings.seal_ms / 1000.0
-            self._timer = loop.call_later(delay, self.seal, SealReason.AGE)
+            if self._idle():
+                # Group commit: appends of this event-loop turn share the segment, and
+                # the next one fills while the stores work on it.
+                self._timer = loop.call_soon(self.seal, SealReason.IDLE)
+            else:
+                self._timer = loop.call_later(
+                    self._settings.seal_ms / 1000.0, self.seal, SealReason.AGE
+                )
         return await future
 
     def _idle(self) -> bool:
-        """Sealing when idle is allowed, there is room for another segment in flight, and
-        the open segment is big enough to be worth storing at once."""
-        settings = self._settings
-        return (
-            settings.seal_when_idle
-            and self._unanswered < settings.seal_at_once_below
-            and self._builder.size >= settings.seal_when_idle_bytes
-        )
+        """Room for another segment in flight, and sealing when idle is allowed."""
+        if not self._settings.seal_when_idle:
+            return False
+        return self._unanswered < self._settings.seal_at_once_below
 
     def _seal_if_idle(self) -> None:
         if self._builder and self._idle():

@@ -171,24 +171,6 @@ def test_seal_when_idle_false_holds_a_lone_append_for_the_seal_age(tmp_path: Pat
         assert time.monotonic() - began >= 1.4
 
 
-def test_only_a_segment_of_seal_when_idle_bytes_is_stored_at_once(tmp_path: Path) -> None:
-    """Below the size an idle broker waits --seal-ms; a record that brings the open segment
-    to the size is stored at once, together with what waited."""
-    env = {"STREAMHOUSE_SEAL_WHEN_IDLE_BYTES": "65536"}
-    broker = BrokerProcess(tmp_path / "data", "--seal-ms", "60000", env=env)
-    with broker:
-        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
-        big = b"x" * 100_000
-        producer.produce("sized", big)  # creates the topic
-        assert producer.flush(30) == 0
-        delivered: list[bytes] = []
-        producer.produce("sized", b"small", on_delivery=lambda _e, m: delivered.append(m.value()))
-        assert producer.flush(2) == 1
-        producer.produce("sized", big, on_delivery=lambda _e, m: delivered.append(m.value()))
-        assert producer.flush(30) == 0
-        assert delivered == [b"small", big]
-
-
 def test_bad_boolean_setting_is_refused_with_its_name(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "streamhouse.broker", "--data-dir", str(tmp_path),

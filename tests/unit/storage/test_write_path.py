@@ -117,21 +117,3 @@ async def test_an_append_made_as_the_previous_one_is_answered_is_sealed_at_once(
             assert result.base_offset == expected_offset
     assert engine.segments_committed == 5
     await engine.close()
-
-
-async def test_an_idle_store_waits_for_the_seal_age_below_seal_when_idle_bytes(
-    file_metadata,
-) -> None:
-    metadata, files = file_metadata
-    settings = StorageSettings(seal_ms=60_000.0, seal_bytes=1 << 30, seal_when_idle_bytes=1000)
-    engine = StorageEngine(metadata, files, settings, node_id=1)
-    topic_id = (await metadata.create_topic("t", 1, {})).topic_id
-    await engine.partition_state(topic_id, 0)
-    small = asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"small"])]))
-    await asyncio.sleep(0.2)
-    assert not small.done()
-    async with asyncio.timeout(10):
-        big = await engine.append(topic_id, 0, [make_batch([b"x" * 2000])])
-        assert ((await small).base_offset, big.base_offset) == (0, 1)
-    assert engine.segments_committed == 1
-    await engine.close()
