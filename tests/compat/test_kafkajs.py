@@ -55,6 +55,7 @@ def test_kafkajs_admin(node: str, broker: BrokerProcess) -> None:
     assert seen["grown"] == 5
     assert seen["brokers"] == 1
     assert seen["controller"] == 0
+    assert seen["aclError"] == "SECURITY_DISABLED"  # no authorizer, as Kafka answers then
     assert seen["listedAfterDelete"] is False
 
 

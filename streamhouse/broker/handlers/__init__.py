@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from streamhouse.broker.connection import Handler
 from streamhouse.broker.handlers import (
+    acls,
     admin_configs,
     admin_topics,
     api_versions,
@@ -31,5 +32,6 @@ for _family in (
     admin_configs,
     groups,
     transactions,
+    acls,
 ):
     HANDLERS.update(_family.HANDLERS)

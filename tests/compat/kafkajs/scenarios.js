@@ -4,7 +4,16 @@
 'use strict'
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
-const { Kafka, logLevel, CompressionTypes, ConfigResourceTypes } = require('kafkajs')
+const {
+  Kafka,
+  logLevel,
+  CompressionTypes,
+  ConfigResourceTypes,
+  AclResourceTypes,
+  ResourcePatternTypes,
+  AclOperationTypes,
+  AclPermissionTypes,
+} = require('kafkajs')
 
 const [bootstrap, scenario, topic] = process.argv.slice(2)
 const kafka = new Kafka({
@@ -79,6 +88,14 @@ const scenarios = {
     await admin.createPartitions({ topicPartitions: [{ topic, count: 5 }] })
     const grown = await partitionCount(admin, topic)
     const cluster = await admin.describeCluster()
+    const aclError = await admin
+      .describeAcls({
+        resourceType: AclResourceTypes.ANY,
+        resourcePatternType: ResourcePatternTypes.ANY,
+        operation: AclOperationTypes.ANY,
+        permissionType: AclPermissionTypes.ANY,
+      })
+      .then(() => null, (error) => error.type)
     await admin.deleteTopics({ topics: [topic] })
     const listedAfterDelete = (await admin.listTopics()).includes(topic)
     await admin.disconnect()
@@ -91,6 +108,7 @@ const scenarios = {
       grown,
       brokers: cluster.brokers.length,
       controller: cluster.controller,
+      aclError,
       listedAfterDelete,
     }
   },
