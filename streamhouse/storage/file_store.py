@@ -192,27 +192,17 @@ class FileObjectStore(ObjectStore):
 
     # -- descriptor cache (event loop thread only) ---------------------------------------------
 
-    async def _acquire(self, key: str, path: Path) -> _OpenFile:
-        cached = self._open_files.get(key)
-        if cached is None:
-            mutations = self._mutations
-            fd = await self._run(os.open, path, os.O_RDONLY | os.O_CLOEXEC, missing_key=key)
-            if mutations != self._mutations:
-                # A put or delete ran while we opened: serve this read, cache nothing.
-                return _OpenFile(fd, readers=1, evicted=True)
-            cached = self._open_files.get(key)  # another reader may have opened it meanwhile
-            if cached is None:
-                cached = _OpenFile(fd)
-                self._open_files[key] = cached
-                while len(self._open_files) > self._max_open_files:
-                    _, oldest = self._open_files.popitem(last=False)
-                    oldest.evicted = True
-                    oldest.release()
-            else:
-                os.close(fd)
-        self._open_files.move_to_end(key)
-        cached.readers += 1
-        return cached
+    def _keep_open(self, key: str, fd: int, mutations: int) -> None:
+        """Cache `fd`, just opened for `key`, unless a put or delete ran meanwhile (it may
+        be stale) or another reader cached one first."""
+        if mutations != self._mutations or key in self._open_files:
+            os.close(fd)
+            return
+        self._open_files[key] = _OpenFile(fd)
+        while len(self._open_files) > self._max_open_files:
+            _, oldest = self._open_files.popitem(last=False)
+            oldest.evicted = True
+            oldest.release()
 
     def _evict(self, key: str) -> None:
         self._mutations += 1
@@ -251,7 +241,15 @@ class FileObjectStore(ObjectStore):
     async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray:
         path = self._path(key)
         validate_range(start, length)
-        handle = await self._acquire(key, path)
+        handle = self._open_files.get(key)
+        if handle is None:
+            # Open and read in one thread hop; a hop costs more than either call.
+            mutations = self._mutations
+            fd, data = await self._run(_open_and_pread, path, length, start, missing_key=key)
+            self._keep_open(key, fd, mutations)
+            return data
+        self._open_files.move_to_end(key)
+        handle.readers += 1
         try:
             return await self._run(_pread_into_bytearray, handle.fd, length, start)
         finally:
@@ -308,6 +306,15 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _open_and_pread(path: Path, length: int, start: int) -> tuple[int, bytearray]:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return fd, _pread_into_bytearray(fd, length, start)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _pread_into_bytearray(fd: int, length: int, start: int) -> bytearray:

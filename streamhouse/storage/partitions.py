@@ -10,7 +10,9 @@ larger values.
 The tail index remembers the chunks this engine committed recently, per
 partition, so fetches at the tail find their object and byte range without
 an SQL query. It may have gaps (offsets committed by another broker); a
-lookup only uses a contiguous run of it.
+lookup only uses a contiguous run of it. Behind the tail, the answer of the
+partition's last index query serves the fetches that follow it. A chunk's
+location never changes once committed, so neither can be wrong, only short.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class PartitionView:
     """Set when a commit may have moved what only the store knows (the last stable offset)."""
     tail: list[ChunkLocation] = field(default_factory=list)
     tail_bases: list[int] = field(default_factory=list)
+    found: list[ChunkLocation] = field(default_factory=list)
+    """What the last index query for this partition returned: a reader catching up takes
+    the next fetches' chunks from it instead of querying again."""
+    found_bases: list[int] = field(default_factory=list)
 
     def merge(self, state: PartitionState) -> None:
         self.high_watermark = max(self.high_watermark, state.high_watermark)
@@ -62,17 +68,28 @@ class PartitionView:
             del self.tail[0]
             del self.tail_bases[0]
 
-    def tail_lookup(self, offset: int) -> list[ChunkLocation]:
-        """The contiguous run of tail chunks starting with the one holding `offset`, or []."""
-        i = bisect_right(self.tail_bases, offset) - 1
-        if i < 0 or self.tail[i].last_offset < offset:
-            return []
-        run = [self.tail[i]]
-        for location in self.tail[i + 1 :]:
-            if location.base_offset != run[-1].last_offset + 1:
-                break
-            run.append(location)
-        return run
+    def remember_found(self, locations: list[ChunkLocation]) -> None:
+        self.found = locations
+        self.found_bases = [location.base_offset for location in locations]
+
+    def lookup(self, offset: int) -> list[ChunkLocation]:
+        """The contiguous run of known chunks starting with the one holding `offset`, from
+        the tail index or the last query's answer, or [] when neither holds it."""
+        return _run_from(self.tail, self.tail_bases, offset) or _run_from(
+            self.found, self.found_bases, offset
+        )
+
+
+def _run_from(locations: list[ChunkLocation], bases: list[int], offset: int) -> list[ChunkLocation]:
+    i = bisect_right(bases, offset) - 1
+    if i < 0 or locations[i].last_offset < offset:
+        return []
+    run = [locations[i]]
+    for location in locations[i + 1 :]:
+        if location.base_offset != run[-1].last_offset + 1:
+            break
+        run.append(location)
+    return run
 
 
 class PartitionViews:

@@ -130,7 +130,6 @@ class ReadPath:
         self._observer = observer
         self._loading: dict[tuple[str, int, int], asyncio.Future[memoryview]] = {}
         self._prefetches: set[asyncio.Task[None]] = set()
-        self._located: dict[tuple[uuid.UUID, int, int], list[ChunkLocation]] = {}
         """Index rows a prefetch looked up, kept for the read that follows it."""
         self.object_reads = 0
         self.object_gets = 0
@@ -189,15 +188,14 @@ class ReadPath:
         total = 0
         position = offset
         while position < end:
-            locations = (
-                view.tail_lookup(position)
-                or self._located.pop((topic_id, partition, position), None)
-                or await self._metadata.find_chunks(
+            locations = view.lookup(position)
+            if not locations:
+                locations = await self._metadata.find_chunks(
                     topic_id, partition, position, LOCATIONS_PER_QUERY
                 )
-            )
-            if not locations:
-                break
+                if not locations:
+                    break
+                view.remember_found(locations)
             self._prefetch(locations, max_bytes - total, view.leader_epoch)
             for location in locations:
                 if location.base_offset > position:
@@ -250,7 +248,7 @@ class ReadPath:
         lets chunks of one object that lie close together (the partitions of one segment)
         arrive by one GET, and makes the fetch wait about as long as its slowest GET."""
         planned = [
-            _Planned(request, view, view.tail_lookup(request.offset))
+            _Planned(request, view, view.lookup(request.offset))
             for request in wanted
             if (view := self._views.cached((request.topic_id, request.partition))) is not None
             and view.log_start_offset <= request.offset < view.high_watermark
@@ -267,12 +265,9 @@ class ReadPath:
                 )
             except MetadataError:
                 found = []  # each read tries again and reports it
-            if len(self._located) > 10_000:  # reads that never came
-                self._located.clear()
             for plan, locations in zip(unlocated, found, strict=False):
-                request = plan.request
                 if locations:
-                    self._located[(request.topic_id, request.partition, request.offset)] = locations
+                    plan.view.remember_found(locations)
                 plan.locations = locations
         # Everything started here waits in the cache until the reads reach it: what the
         # reads will take first, then read-ahead, within half of the cache, so that no

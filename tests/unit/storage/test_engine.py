@@ -14,7 +14,7 @@ from streamhouse.protocol.records import read_batch_header
 from streamhouse.storage import ObjectStore
 from streamhouse.storage.engine import StorageEngine, StorageError
 from streamhouse.storage.errors import StorageErrorCode
-from streamhouse.storage.read_path import ReadRequest
+from streamhouse.storage.read_path import LOCATIONS_PER_QUERY, ReadRequest
 from streamhouse.storage.settings import StorageSettings
 from tests.unit.storage.support import make_batch, payload, values_of
 
@@ -387,3 +387,47 @@ async def test_random_reads_follow_kafka_fetch_rules(
                 total += size
             got = [read_batch_header(b) for b in result.batches]
             assert [(h.base_offset, h.record_count, h.total_size) for h in got] == expected
+
+
+class _CountingIndex:
+    """The metadata store, counting chunk index queries."""
+
+    def __init__(self, inner: MetadataStore) -> None:
+        self._inner = inner
+        self.queries = 0
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._inner, name)
+        if name not in ("find_chunks", "find_chunks_many"):
+            return attr
+
+        async def counted(*args, **kwargs):
+            self.queries += 1
+            return await attr(*args, **kwargs)
+
+        return counted
+
+
+async def test_a_reader_catching_up_queries_the_index_once_per_run_of_chunks(
+    engine_factory: Callable[..., StorageEngine],
+    stores: tuple[MetadataStore, ObjectStore],
+    metadata: MetadataStore,
+) -> None:
+    """Behind the tail index, one query's chunks serve the fetches that follow it."""
+    writer = engine_factory(StorageSettings(seal_bytes=1, seal_ms=1.0))
+    topic_id = await new_topic(metadata)
+    for b in range(40):
+        await writer.append(topic_id, 0, [make_batch([payload(0, b)])])
+    index = _CountingIndex(metadata)
+    reader = StorageEngine(index, stores[1], StorageSettings(), node_id=2)  # type: ignore[arg-type]
+    try:
+        await reader.partition_state(topic_id, 0)
+        offset = 0
+        while offset < 40:
+            await reader.prefetch([ReadRequest(topic_id, 0, offset, 1)], 1)
+            result = await reader.read(topic_id, 0, offset, 1, min_one=True)
+            assert values_of(result.batches) == [(offset, payload(0, offset))]
+            offset += 1
+        assert index.queries <= 40 // LOCATIONS_PER_QUERY + 1
+    finally:
+        await reader.close()
