@@ -7,6 +7,9 @@ kafka-acls.sh and admin UIs report that ACLs are off instead of failing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from streamhouse.broker.connection import RequestContext
 from streamhouse.protocol.api_keys import ApiKey
 from streamhouse.protocol.errors import ErrorCode
@@ -21,6 +24,8 @@ from streamhouse.protocol.messages import (
 
 NO_AUTHORIZER = "No Authorizer is configured on the broker"
 
+_R = TypeVar("_R")
+
 
 async def handle_describe_acls(
     ctx: RequestContext, request: DescribeAclsRequest
@@ -30,25 +35,22 @@ async def handle_describe_acls(
     )
 
 
+def _refusals(result_type: Callable[..., _R], count: int) -> list[_R]:
+    return [
+        result_type(error_code=ErrorCode.SECURITY_DISABLED, error_message=NO_AUTHORIZER)
+        for _ in range(count)
+    ]
+
+
 async def handle_create_acls(ctx: RequestContext, request: CreateAclsRequest) -> CreateAclsResponse:
     return CreateAclsResponse(
-        results=[
-            CreateAclsResponse.AclCreationResult(
-                error_code=ErrorCode.SECURITY_DISABLED, error_message=NO_AUTHORIZER
-            )
-            for _ in request.creations
-        ]
+        results=_refusals(CreateAclsResponse.AclCreationResult, len(request.creations))
     )
 
 
 async def handle_delete_acls(ctx: RequestContext, request: DeleteAclsRequest) -> DeleteAclsResponse:
     return DeleteAclsResponse(
-        filter_results=[
-            DeleteAclsResponse.DeleteAclsFilterResult(
-                error_code=ErrorCode.SECURITY_DISABLED, error_message=NO_AUTHORIZER
-            )
-            for _ in request.filters
-        ]
+        filter_results=_refusals(DeleteAclsResponse.DeleteAclsFilterResult, len(request.filters))
     )
 
 
