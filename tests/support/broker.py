@@ -13,6 +13,7 @@ from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_MARK = "broker ready"
+ADDRESS_IN_USE = "address already in use"
 
 
 class BrokerProcess:
@@ -29,6 +30,9 @@ class BrokerProcess:
         self.extra_args = list(extra_args)
         self.port = port or free_port()
         self.http_port = http_port or free_port()
+        self._ports_chosen_here = port is None and http_port is None
+        """Then a start that finds a port taken (by another process since it was chosen)
+        may move to fresh ones."""
         self.env = env or {}
         self.pass_listen = pass_listen
         """False when the listener comes from a config file or the environment instead."""
@@ -59,6 +63,16 @@ class BrokerProcess:
         ]
 
     def start(self, timeout_s: float = 30.0) -> BrokerProcess:
+        for _ in range(3):
+            try:
+                return self._start_once(timeout_s)
+            except RuntimeError as exc:
+                if not (self._ports_chosen_here and ADDRESS_IN_USE in str(exc)):
+                    raise
+                self.port, self.http_port = free_port(), free_port()
+        return self._start_once(timeout_s)
+
+    def _start_once(self, timeout_s: float) -> BrokerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **self.env}
         with open(self.log_path, "ab") as log_file:
