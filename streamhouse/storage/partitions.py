@@ -75,6 +75,8 @@ class PartitionView:
     def lookup(self, offset: int) -> list[ChunkLocation]:
         """The contiguous run of known chunks starting with the one holding `offset`, from
         the tail index or the last query's answer, or [] when neither holds it."""
+        if self.found and offset > self.found[-1].last_offset:
+            self.remember_found([])  # the reader has moved past it
         return _run_from(self.tail, self.tail_bases, offset) or _run_from(
             self.found, self.found_bases, offset
         )
