@@ -82,6 +82,11 @@ MERGE_GAP_BYTES = 256 * 1024
 MAX_RUN_BYTES = 16 * 1024 * 1024
 
 
+def _lone_batch_over(location: ChunkLocation, room: int) -> bool:
+    """A chunk of one batch larger than `room`: a read cannot return any of it."""
+    return location.batch_count == 1 and location.byte_length > room
+
+
 def _runs_to_read_together(
     chunks: list[tuple[ChunkLocation, int]],
 ) -> list[list[tuple[ChunkLocation, int]]]:
@@ -130,7 +135,6 @@ class ReadPath:
         self._observer = observer
         self._loading: dict[tuple[str, int, int], asyncio.Future[memoryview]] = {}
         self._prefetches: set[asyncio.Task[None]] = set()
-        """Index rows a prefetch looked up, kept for the read that follows it."""
         self.object_reads = 0
         self.object_gets = 0
 
@@ -205,11 +209,7 @@ class ReadPath:
                     moved = await self._past_log_start(topic_id, partition, position)
                     if moved is not None:
                         return moved
-                if (
-                    location.batch_count == 1
-                    and total + location.byte_length > max_bytes
-                    and (batches or not min_one)
-                ):
+                if _lone_batch_over(location, max_bytes - total) and (batches or not min_one):
                     return result  # its one batch does not fit: not worth reading
                 try:
                     data = await self.chunk_bytes(location, view.leader_epoch)
@@ -344,9 +344,8 @@ class ReadPath:
                 and key not in self._loading
                 and self._cache.get(*key) is None
             )
-            lone_batch_too_big = location.batch_count == 1 and location.byte_length > budget
             exempt = starts_read and location is locations[0]
-            if budget <= 0 or (lone_batch_too_big and not exempt):
+            if budget <= 0 or (_lone_batch_over(location, budget) and not exempt):
                 # Past the budget (a lone batch that does not fit is not read now either).
                 if window <= 0:
                     break
