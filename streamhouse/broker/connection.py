@@ -19,6 +19,7 @@ from streamhouse.protocol.codec import (
     encode_response,
 )
 from streamhouse.protocol.framing import FrameReader
+from streamhouse.turns import TurnLine
 
 if TYPE_CHECKING:
     from streamhouse.broker.server import Broker
@@ -43,6 +44,8 @@ class ClientSession:
     client_software_name: str | None = None
     client_software_version: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    produce_order: TurnLine = field(default_factory=TurnLine)
+    """Produce requests take their places in the log in the order the client sent them."""
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ other brokers do not notify this process).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -35,6 +36,7 @@ from streamhouse.storage.stats import NULL_OBSERVER, StorageObserver, StorageSta
 from streamhouse.storage.timestamps import max_timestamp_in_chunk, offset_for_timestamp_in_chunk
 from streamhouse.storage.wakeups import CommitNotifier
 from streamhouse.storage.write_path import AppendResult, WritePath
+from streamhouse.turns import TurnLine
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,12 @@ def _state(key: PartitionKey, view: PartitionView) -> PartitionState:
     )
 
 
+def _answered(result: AppendResult) -> asyncio.Future[AppendResult]:
+    future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+    future.set_result(result)
+    return future
+
+
 class StorageEngine:
     def __init__(
         self,
@@ -80,6 +88,8 @@ class StorageEngine:
         self._reader = ReadPath(metadata, objects, self.cache, self._views, observer)
         self._writer = WritePath(metadata, objects, settings, node_id, self._on_commit, observer)
         self._closed = False
+        self._placing: dict[PartitionKey, TurnLine] = {}
+        """Partitions where appends wait for their place, in the order they came."""
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -110,18 +120,51 @@ class StorageEngine:
         the object's buffer): their bytes must not change until this returns. The broker's
         request frames are never reused, so they qualify as they are.
         """
+        return await (await self.place(topic_id, partition, batches))
+
+    async def place(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        batches: Sequence[tuple[BatchHeader, memoryview]],
+    ) -> asyncio.Future[AppendResult]:
+        """Give validated batches their place in the partition's log; returns a future
+        answered once they are committed (or failed), as `append` is.
+
+        Places are given in call order per partition, whatever a call has to wait for
+        first (the partition's state, room for another segment)."""
         if self._closed:
-            return AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR)
+            return _answered(AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR))
         if not batches:
             raise ValueError("append needs at least one batch")
+        key = (topic_id, partition)
+        line = self._placing.get(key)
+        if line is None and self._writer.has_room:
+            view = self._views.cached(key)
+            if view is not None and not view.stale:
+                return self._writer.place(topic_id, partition, batches)
+        if line is None:
+            line = self._placing[key] = TurnLine()
+        try:
+            async with line.join():
+                return await self._place_in_turn(key, batches)
+        finally:
+            if line.empty and self._placing.get(key) is line:
+                del self._placing[key]
+
+    async def _place_in_turn(
+        self, key: PartitionKey, batches: Sequence[tuple[BatchHeader, memoryview]]
+    ) -> asyncio.Future[AppendResult]:
+        topic_id, partition = key
         try:
             view = await self._views.get(topic_id, partition)
         except Exception as exc:
             log.warning("append to %s-%d: metadata store failed: %r", topic_id, partition, exc)
-            return AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR)
+            return _answered(AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR))
         if view is None:
-            return AppendResult(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        return await self._writer.append(topic_id, partition, batches)
+            return _answered(AppendResult(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+        await self._writer.wait_for_room()
+        return self._writer.place(topic_id, partition, batches)
 
     def _on_commit(self, segment: SealedSegment, result: SegmentCommitResult) -> None:
         locations = self._reader.admit_committed(segment, result)

@@ -113,16 +113,26 @@ class WritePath:
         self.segments_committed = 0
         self.segments_failed = 0
 
-    async def append(
+    @property
+    def has_room(self) -> bool:
+        """Another segment may be sealed without waiting for one in flight to finish."""
+        return len(self._in_flight) < self._settings.max_sealed_pending
+
+    async def wait_for_room(self) -> None:
+        while not self.has_room:
+            # Back-pressure: one event, set whenever a segment finishes, wakes the waiters.
+            self._segment_finished.clear()
+            await self._segment_finished.wait()
+
+    def place(
         self,
         topic_id: uuid.UUID,
         partition: int,
         batches: Sequence[tuple[BatchHeader, memoryview]],
-    ) -> AppendResult:
-        while len(self._in_flight) >= self._settings.max_sealed_pending:
-            # Back-pressure: one event, set whenever a segment finishes, wakes the waiters.
-            self._segment_finished.clear()
-            await self._segment_finished.wait()
+    ) -> asyncio.Future[AppendResult]:
+        """Put batches in the open segment; the future is answered once it is committed.
+
+        Batches placed for one partition get offsets in the order they were placed."""
         loop = asyncio.get_running_loop()
         chunk_index, first = self._builder.add(topic_id, partition, batches)
         future: asyncio.Future[AppendResult] = loop.create_future()
@@ -138,7 +148,7 @@ class WritePath:
                 self._timer = loop.call_later(
                     self._settings.seal_ms / 1000.0, self.seal, SealReason.AGE
                 )
-        return await future
+        return future
 
     def _idle(self) -> bool:
         """Room for another segment in flight, and sealing when idle is allowed."""

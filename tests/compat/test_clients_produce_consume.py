@@ -301,3 +301,30 @@ def test_restart_keeps_data_and_offsets(own_broker: BrokerProcess, topic_name: s
     low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=10)
     consumer.close()
     assert (low, high) == (0, 101)
+
+
+def test_pipelined_produce_requests_are_appended_in_the_order_sent(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    """Without idempotence, order rests on the broker taking one connection's produce
+    requests in the order they came. The first requests to a new topic find the
+    partition's state unloaded and wait for the metadata store; the requests behind them
+    must not overtake them."""
+    create_topic(broker, topic_name, partitions=4)
+    producer = Producer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "enable.idempotence": False,
+            "linger.ms": 0,
+            "batch.num.messages": 10,
+        }
+    )
+    sent = [b"%d" % i for i in range(2000)]
+    for value in sent:
+        producer.produce(topic_name, value=value, partition=int(value) % 4)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    received = confluent_consume(broker, topic_name, len(sent), partitions=4)
+    for partition in range(4):
+        values = [m.value() for m in received if m.partition() == partition]
+        assert values == sent[partition::4]

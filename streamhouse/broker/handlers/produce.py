@@ -6,7 +6,9 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from streamhouse.broker.connection import RequestContext
 from streamhouse.metadata.model import TopicMetadata
@@ -14,6 +16,7 @@ from streamhouse.protocol import records as rec
 from streamhouse.protocol.api_keys import ApiKey
 from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.messages import ProduceRequest, ProduceResponse
+from streamhouse.storage.write_path import AppendResult
 
 log = logging.getLogger("streamhouse.produce")
 
@@ -175,13 +178,14 @@ async def _verify_transaction(
     return ErrorCode(error)
 
 
-async def _produce_partition(
+async def _place_partition(
     ctx: RequestContext,
     topic: TopicMetadata | None,
     name: str,
     index: int,
     records: memoryview | None,
-) -> PartitionResponse:
+) -> PartitionResponse | Coroutine[Any, Any, PartitionResponse]:
+    """The partition's answer if it is refused, else its answer once committed, to await."""
     broker = ctx.broker
     if topic is None or not 0 <= index < topic.partition_count:
         return PartitionResponse(
@@ -212,9 +216,20 @@ async def _produce_partition(
             broker.metrics.produce_rejected(name, error)
             return PartitionResponse(index=index, error_code=error, base_offset=-1)
     assert broker.engine is not None
-    appended = await broker.engine.append(topic.topic_id, index, validated.batches)
+    placed = await broker.engine.place(topic.topic_id, index, validated.batches)
+    return _answer_when_committed(ctx, name, index, validated, placed)
+
+
+async def _answer_when_committed(
+    ctx: RequestContext,
+    name: str,
+    index: int,
+    validated: ValidatedPartition,
+    placed: asyncio.Future[AppendResult],
+) -> PartitionResponse:
+    appended = await placed
     if appended.error_code == ErrorCode.NONE:
-        broker.metrics.produced(name, validated.record_count, validated.byte_count)
+        ctx.broker.metrics.produced(name, validated.record_count, validated.byte_count)
     return PartitionResponse(
         index=index,
         error_code=appended.error_code,
@@ -241,15 +256,21 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
             for t in request.topic_data
         ]
         return ProduceResponse(responses=responses)
-    jobs = []
-    for topic_data in request.topic_data:
-        topic = broker.topics.cached(topic_data.name) or await broker.topics.get(topic_data.name)
-        for partition in topic_data.partition_data:
-            jobs.append(
-                _produce_partition(ctx, topic, topic_data.name, partition.index, partition.records)
+    placed = []
+    # Kafka takes a connection's requests one at a time; here they run concurrently, but
+    # each waits for the one before it to have placed its records before placing its own.
+    async with ctx.session.produce_order.join():
+        for topic_data in request.topic_data:
+            topic = broker.topics.cached(topic_data.name) or await broker.topics.get(
+                topic_data.name
             )
-    # One partition (the common case) needs no gather: no task is created for it.
-    results = [await jobs[0]] if len(jobs) == 1 else await asyncio.gather(*jobs)
+            for partition in topic_data.partition_data:
+                placed.append(
+                    await _place_partition(
+                        ctx, topic, topic_data.name, partition.index, partition.records
+                    )
+                )
+    results = [p if isinstance(p, PartitionResponse) else await p for p in placed]
     if request.acks == 0:
         return None
     responses = []
@@ -258,7 +279,7 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
         count = len(topic_data.partition_data)
         responses.append(
             ProduceResponse.TopicProduceResponse(
-                name=topic_data.name, partition_responses=list(results[position : position + count])
+                name=topic_data.name, partition_responses=results[position : position + count]
             )
         )
         position += count

@@ -117,3 +117,18 @@ async def test_an_append_made_as_the_previous_one_is_answered_is_sealed_at_once(
             assert result.base_offset == expected_offset
     assert engine.segments_committed == 5
     await engine.close()
+
+
+async def test_appends_to_a_partition_take_offsets_in_the_order_they_were_made(engine) -> None:
+    """The first appends find the partition's state unloaded and wait for the metadata
+    store; later ones, made once it is loaded, must still not overtake them."""
+    topic_id = (await engine.metadata.create_topic("t", 1, {})).topic_id
+    appends = []
+    for i in range(60):
+        appends.append(asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"%d" % i])])))
+        await asyncio.sleep(0)
+    results = await asyncio.gather(*appends)
+    assert [r.base_offset for r in results] == list(range(60))
+    assert values_of((await engine.read(topic_id, 0, 0, 1 << 20)).batches) == [
+        (i, b"%d" % i) for i in range(60)
+    ]
