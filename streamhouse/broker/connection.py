@@ -44,8 +44,9 @@ class ClientSession:
     client_software_name: str | None = None
     client_software_version: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
-    produce_order: TurnLine = field(default_factory=TurnLine)
-    """Produce requests take their places in the log in the order the client sent them."""
+    write_order: TurnLine = field(default_factory=TurnLine)
+    """Requests that write (produce, offset commits) take effect in the order they were
+    sent: Kafka handles a connection's requests one at a time, and clients rely on it."""
 
 
 @dataclass(slots=True)
@@ -58,6 +59,16 @@ class RequestContext:
 
 Handler = Callable[[RequestContext, Any], Awaitable[Any]]
 """An API handler: request object in, response object out (None: send no response)."""
+
+
+def in_send_order(handler: Handler) -> Handler:
+    """The handler, run only once the connection's earlier writes have taken effect."""
+
+    async def ordered(ctx: RequestContext, request: Any) -> Any:
+        async with ctx.session.write_order.join():
+            return await handler(ctx, request)
+
+    return ordered
 
 
 COALESCE_BELOW = 64 * 1024

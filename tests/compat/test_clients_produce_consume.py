@@ -307,9 +307,8 @@ def test_pipelined_produce_requests_are_appended_in_the_order_sent(
     broker: BrokerProcess, topic_name: str
 ) -> None:
     """Without idempotence, order rests on the broker taking one connection's produce
-    requests in the order they came. The first requests to a new topic find the
-    partition's state unloaded and wait for the metadata store; the requests behind them
-    must not overtake them."""
+    requests in the order they came, many in flight (tests/unit/broker times them so that
+    early ones wait for the metadata store while later ones need not)."""
     create_topic(broker, topic_name, partitions=4)
     producer = Producer(
         {

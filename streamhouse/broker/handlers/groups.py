@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from streamhouse.broker.connection import RequestContext
+from streamhouse.broker.connection import RequestContext, in_send_order
 from streamhouse.broker.groups.assignors import Assignment, TopicInfo
 from streamhouse.broker.groups.classic import (
     ClassicGroup,
@@ -693,7 +693,7 @@ HANDLERS = {
     ApiKey.SYNC_GROUP: handle_sync_group,
     ApiKey.HEARTBEAT: handle_heartbeat,
     ApiKey.LEAVE_GROUP: handle_leave_group,
-    ApiKey.OFFSET_COMMIT: handle_offset_commit,
+    ApiKey.OFFSET_COMMIT: in_send_order(handle_offset_commit),
     ApiKey.OFFSET_FETCH: handle_offset_fetch,
     ApiKey.OFFSET_DELETE: handle_offset_delete,
     ApiKey.LIST_GROUPS: handle_list_groups,

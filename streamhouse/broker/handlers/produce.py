@@ -259,7 +259,7 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
     placed = []
     # Kafka takes a connection's requests one at a time; here they run concurrently, but
     # each waits for the one before it to have placed its records before placing its own.
-    async with ctx.session.produce_order.join():
+    async with ctx.session.write_order.join():
         for topic_data in request.topic_data:
             topic = broker.topics.cached(topic_data.name) or await broker.topics.get(
                 topic_data.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from streamhouse.broker.connection import RequestContext
+from streamhouse.broker.connection import RequestContext, in_send_order
 from streamhouse.broker.transactions.coordinator import TransactionCoordinator
 from streamhouse.broker.transactions.state import TxnState
 from streamhouse.metadata.model import CommittedOffset
@@ -337,7 +337,7 @@ HANDLERS = {
     ApiKey.ADD_PARTITIONS_TO_TXN: handle_add_partitions_to_txn,
     ApiKey.ADD_OFFSETS_TO_TXN: handle_add_offsets_to_txn,
     ApiKey.END_TXN: handle_end_txn,
-    ApiKey.TXN_OFFSET_COMMIT: handle_txn_offset_commit,
+    ApiKey.TXN_OFFSET_COMMIT: in_send_order(handle_txn_offset_commit),
     ApiKey.DESCRIBE_TRANSACTIONS: handle_describe_transactions,
     ApiKey.LIST_TRANSACTIONS: handle_list_transactions,
     ApiKey.DESCRIBE_PRODUCERS: handle_describe_producers,

@@ -1,0 +1,92 @@
+"""One connection's requests take effect in the order they were sent, as Kafka's one
+request at a time per connection guarantees, even though the broker handles them
+concurrently and the first ones may wait for the metadata store while later ones need not."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from typing import Any
+
+from streamhouse.broker.server import Broker
+from streamhouse.protocol import messages as m
+from streamhouse.protocol import records as rec
+from streamhouse.protocol.codec import decode_response, encode_request
+
+PRODUCE_VERSION = 9
+
+
+def produce_request(topic: str, value: bytes) -> m.ProduceRequest:
+    batch = rec.encode_batch([rec.Record(0, int(time.time() * 1000), None, value)])
+    return m.ProduceRequest(acks=-1, timeout_ms=10_000, topic_data=[
+        m.ProduceRequest.TopicProduceData(name=topic, partition_data=[
+            m.ProduceRequest.PartitionProduceData(index=0, records=batch)])])
+
+
+async def pipeline(broker: Broker, requests: list[tuple[Any, int]]) -> list[Any]:
+    """Send the requests on one connection, one per event-loop turn, then read the answers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", broker.bound_port)
+    try:
+        for correlation_id, (request, version) in enumerate(requests):
+            writer.write(encode_request(request, version, correlation_id, None))
+            await writer.drain()
+            await asyncio.sleep(0)
+        responses = []
+        for request, version in requests:
+            (size,) = struct.unpack(">i", await reader.readexactly(4))
+            frame = memoryview(await reader.readexactly(size))
+            responses.append(decode_response(type(request).API_KEY, version, frame)[1])
+        return responses
+    finally:
+        writer.close()
+
+
+async def test_pipelined_produce_requests_to_a_topic_not_yet_looked_up_keep_their_order(
+    broker: Broker,
+) -> None:
+    assert broker.metadata is not None
+    # Created behind the broker's topic cache: the first requests must look it up.
+    await broker.metadata.create_topic("t", 1, {})
+    count = 40
+    responses = await pipeline(
+        broker, [(produce_request("t", b"%d" % i), PRODUCE_VERSION) for i in range(count)]
+    )
+    partitions = [r.responses[0].partition_responses[0] for r in responses]
+    assert [p.error_code for p in partitions] == [0] * count
+    assert [p.base_offset for p in partitions] == list(range(count))
+
+
+async def test_pipelined_offset_commits_leave_the_last_one_committed(broker: Broker) -> None:
+    """Consumers commit asynchronously, several commits in flight: the newest must win."""
+    assert broker.metadata is not None
+    await broker.metadata.create_topic("t", 1, {})
+    count = 40
+    commits = [
+        (
+            m.OffsetCommitRequest(
+                group_id="g",
+                generation_id_or_member_epoch=-1,
+                topics=[
+                    m.OffsetCommitRequest.OffsetCommitRequestTopic(
+                        name="t",
+                        partitions=[
+                            m.OffsetCommitRequest.OffsetCommitRequestPartition(
+                                partition_index=0, committed_offset=offset
+                            )
+                        ],
+                    )
+                ],
+            ),
+            8,
+        )
+        for offset in range(1, count + 1)
+    ]
+    responses = await pipeline(broker, commits)
+    assert all(r.topics[0].partitions[0].error_code == 0 for r in responses)
+    fetch = m.OffsetFetchRequest(
+        group_id="g",
+        topics=[m.OffsetFetchRequest.OffsetFetchRequestTopic(name="t", partition_indexes=[0])],
+    )
+    (fetched,) = await pipeline(broker, [(fetch, 5)])
+    assert fetched.topics[0].partitions[0].committed_offset == count
