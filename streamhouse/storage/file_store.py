@@ -8,7 +8,8 @@ their parent fsynced, so a directory entry that a put relied on is durable too.
 Temp files left by a crash are never listed and `cleanup_temp()` removes them.
 
 Blocking file I/O runs in worker threads; reads use os.pread on file descriptors
-kept in a small LRU so hot segments are not reopened for every range.
+kept in a small LRU so hot segments are not reopened for every range. A read the page
+cache can serve whole (RWF_NOWAIT) is copied on the event loop instead.
 One process owns a root: another process writing the same root would not evict
 this one's cached descriptors. Unlike S3, a key cannot be both an object and a
 "directory" of others ("a" and "a/b"): the second put raises ObjectStoreError.
@@ -39,6 +40,14 @@ IO_THREADS = 6
 
 _IOV_MAX = 512
 """Buffers per writev call (Linux allows 1024)."""
+
+LOOP_READ_MAX = 1024 * 1024
+"""Largest read served on the event loop from the page cache (about 100 us of copying)."""
+
+RECENT_PUTS = 4096
+
+_NOWAIT = getattr(os, "RWF_NOWAIT", None)
+"""preadv flag: fail instead of waiting for the disk (Linux)."""
 
 TEMP_DIR = ".streamhouse-tmp"
 """Reserved top-level name under the root; keys may not start with it."""
@@ -75,6 +84,9 @@ class FileObjectStore(ObjectStore):
         self._max_open_files = max_open_files
         self._open_files: OrderedDict[str, _OpenFile] = OrderedDict()
         self._known_dirs: set[Path] = set()
+        self._recent_puts: OrderedDict[str, None] = OrderedDict()
+        """Keys of the latest puts, whose files are cheap to open on the event loop."""
+        self._loop_reads = _NOWAIT is not None
         self._workers = WorkerThreads(IO_THREADS, "file-store")
         # Bumped by every put and delete; a descriptor opened across a bump may be stale.
         self._mutations = 0
@@ -204,6 +216,17 @@ class FileObjectStore(ObjectStore):
             oldest.evicted = True
             oldest.release()
 
+    def _open_written(self, key: str, path: Path) -> _OpenFile | None:
+        """Open, on the event loop, a file this store wrote moments ago: its directory
+        entry and inode are in memory, so this takes microseconds and never waits for
+        the disk. None if it is gone."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        self._keep_open(key, fd, self._mutations)
+        return self._open_files.get(key)
+
     def _evict(self, key: str) -> None:
         self._mutations += 1
         cached = self._open_files.pop(key, None)
@@ -234,6 +257,9 @@ class FileObjectStore(ObjectStore):
         path = self._path(key)
         try:
             await self._run(self._put_sync, path, parts)
+            self._recent_puts[key] = None
+            if len(self._recent_puts) > RECENT_PUTS:
+                self._recent_puts.popitem(last=False)
         finally:
             # Evict after the rename so no read keeps serving the replaced file.
             self._evict(key)
@@ -242,6 +268,19 @@ class FileObjectStore(ObjectStore):
         path = self._path(key)
         validate_range(start, length)
         handle = self._open_files.get(key)
+        if handle is None and key in self._recent_puts:
+            handle = self._open_written(key, path)
+        if handle is not None and length <= LOOP_READ_MAX and self._loop_reads:
+            # Most reads are of data still in the page cache: copied on the event loop,
+            # they cost less than the thread hop, which wakes a thread and waits for it.
+            try:
+                cached = _pread_if_cached(handle.fd, length, start)
+            except OSError:
+                self._loop_reads = False  # the file system refuses RWF_NOWAIT
+                cached = None
+            if cached is not None:
+                self._open_files.move_to_end(key)
+                return cached
         if handle is None:
             # Open and read in one thread hop; a hop costs more than either call.
             mutations = self._mutations
@@ -315,6 +354,17 @@ def _open_and_pread(path: Path, length: int, start: int) -> tuple[int, bytearray
     except BaseException:
         os.close(fd)
         raise
+
+
+def _pread_if_cached(fd: int, length: int, start: int) -> bytearray | None:
+    """The whole range if the page cache holds it, else None (read it in a thread)."""
+    assert _NOWAIT is not None
+    buffer = bytearray(length)
+    try:
+        read = os.preadv(fd, [buffer], start, _NOWAIT)
+    except BlockingIOError:
+        return None
+    return buffer if read == length else None
 
 
 def _pread_into_bytearray(fd: int, length: int, start: int) -> bytearray:
