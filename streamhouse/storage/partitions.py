@@ -20,6 +20,7 @@ from __future__ import annotations
 import uuid
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import islice
 
 from streamhouse.metadata.model import ChunkLocation, PartitionState
 from streamhouse.metadata.store import MetadataStore
@@ -72,25 +73,32 @@ class PartitionView:
         self.found = locations
         self.found_bases = [location.base_offset for location in locations]
 
-    def lookup(self, offset: int) -> list[ChunkLocation]:
+    def lookup(self, offset: int, max_bytes: int) -> list[ChunkLocation]:
         """The contiguous run of known chunks starting with the one holding `offset`, from
-        the tail index or the last query's answer, or [] when neither holds it."""
+        the tail index or the last query's answer, or [] when neither holds it. The run
+        ends with the chunk that reaches `max_bytes`: a reader wanting more looks again."""
         if self.found and offset > self.found[-1].last_offset:
             self.remember_found([])  # the reader has moved past it
-        return _run_from(self.tail, self.tail_bases, offset) or _run_from(
-            self.found, self.found_bases, offset
+        return _run_from(self.tail, self.tail_bases, offset, max_bytes) or _run_from(
+            self.found, self.found_bases, offset, max_bytes
         )
 
 
-def _run_from(locations: list[ChunkLocation], bases: list[int], offset: int) -> list[ChunkLocation]:
+def _run_from(
+    locations: list[ChunkLocation], bases: list[int], offset: int, max_bytes: int
+) -> list[ChunkLocation]:
     i = bisect_right(bases, offset) - 1
     if i < 0 or locations[i].last_offset < offset:
         return []
-    run = [locations[i]]
-    for location in locations[i + 1 :]:
-        if location.base_offset != run[-1].last_offset + 1:
+    last = locations[i]
+    run = [last]
+    size = last.byte_length
+    for location in islice(locations, i + 1, None):
+        if size >= max_bytes or location.base_offset != last.last_offset + 1:
             break
         run.append(location)
+        size += location.byte_length
+        last = location
     return run
 
 

@@ -192,7 +192,7 @@ class ReadPath:
         total = 0
         position = offset
         while position < end:
-            locations = view.lookup(position)
+            locations = view.lookup(position, max_bytes - total)
             if not locations:
                 locations = await self._metadata.find_chunks(
                     topic_id, partition, position, LOCATIONS_PER_QUERY
@@ -247,8 +247,9 @@ class ReadPath:
         them in request order). Prefetching them all first, with one index query for all,
         lets chunks of one object that lie close together (the partitions of one segment)
         arrive by one GET, and makes the fetch wait about as long as its slowest GET."""
+        read_ahead = self._cache.capacity // 32
         planned = [
-            _Planned(request, view, view.lookup(request.offset))
+            _Planned(request, view, view.lookup(request.offset, request.max_bytes + read_ahead))
             for request in wanted
             if (view := self._views.cached((request.topic_id, request.partition))) is not None
             and view.log_start_offset <= request.offset < view.high_watermark
@@ -285,7 +286,7 @@ class ReadPath:
                 continue
             budget = min(plan.request.max_bytes, remaining)
             # Only the response's first partition gets a batch however large (min_one).
-            ahead_bytes = min(budget, self._cache.capacity // 32) if len(planned) == 1 else 1
+            ahead_bytes = min(budget, read_ahead) if len(planned) == 1 else 1
             within, later = self._to_load(
                 plan.locations, budget, remaining == max_bytes, ahead_bytes
             )
