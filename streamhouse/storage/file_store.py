@@ -45,6 +45,7 @@ LOOP_READ_MAX = 1024 * 1024
 """Largest read served on the event loop from the page cache (about 100 us of copying)."""
 
 RECENT_PUTS = 4096
+"""How many of the latest puts' keys are remembered as cheap to open on the event loop."""
 
 _NOWAIT = getattr(os, "RWF_NOWAIT", None)
 """preadv flag: fail instead of waiting for the disk (Linux)."""
