@@ -271,7 +271,14 @@ class FileObjectStore(ObjectStore):
         handle = self._open_files.get(key)
         if handle is None and key in self._recent_puts:
             handle = self._open_written(key, path)
-        if handle is not None and length <= LOOP_READ_MAX and self._loop_reads:
+        if handle is None:
+            # Open and read in one thread hop; a hop costs more than either call.
+            mutations = self._mutations
+            fd, data = await self._run(_open_and_pread, path, length, start, missing_key=key)
+            self._keep_open(key, fd, mutations)
+            return data
+        self._open_files.move_to_end(key)
+        if length <= LOOP_READ_MAX and self._loop_reads:
             # Most reads are of data still in the page cache: copied on the event loop,
             # they cost less than the thread hop, which wakes a thread and waits for it.
             try:
@@ -280,15 +287,7 @@ class FileObjectStore(ObjectStore):
                 self._loop_reads = False  # the file system refuses RWF_NOWAIT
                 cached = None
             if cached is not None:
-                self._open_files.move_to_end(key)
                 return cached
-        if handle is None:
-            # Open and read in one thread hop; a hop costs more than either call.
-            mutations = self._mutations
-            fd, data = await self._run(_open_and_pread, path, length, start, missing_key=key)
-            self._keep_open(key, fd, mutations)
-            return data
-        self._open_files.move_to_end(key)
         handle.readers += 1
         try:
             return await self._run(_pread_into_bytearray, handle.fd, length, start)

@@ -7,8 +7,6 @@ knows which broker answered.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from streamhouse.protocol.messages import (
     IncrementalAlterConfigsRequest,
 )
 from tests.support.broker import BrokerProcess
-from tests.support.postgres import admin_sql
+from tests.support.postgres import scratch_database
 from tests.support.raw_client import kafka_call
 
 TOPIC, BROKER = 2, 4
@@ -33,24 +31,23 @@ DYNAMIC_TOPIC, DYNAMIC_BROKER, DYNAMIC_DEFAULT, DEFAULT = 1, 2, 3, 5
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BrokerProcess, ...]]:
-    database = f"streamhouse_admin_{uuid.uuid4().hex[:12]}"
-    asyncio.run(admin_sql(f'CREATE DATABASE "{database}"'))
     root: Path = tmp_path_factory.mktemp("cluster")
-    shared = [
-        "--metadata", f"postgresql://postgres@127.0.0.1:5432/{database}",
-        "--storage", f"file://{root / 'objects'}",
-    ]
-    brokers = [
-        BrokerProcess(root / f"broker-{node}", "--node-id", str(node), *shared) for node in (1, 2)
-    ]
-    try:
-        for broker in brokers:
-            broker.start()
-        yield tuple(brokers)
-    finally:
-        for broker in brokers:
-            broker.stop()
-        asyncio.run(admin_sql(f'DROP DATABASE "{database}" WITH (FORCE)'))
+    with scratch_database("streamhouse_admin") as database:
+        shared = [
+            "--metadata", f"postgresql://postgres@127.0.0.1:5432/{database}",
+            "--storage", f"file://{root / 'objects'}",
+        ]
+        brokers = [
+            BrokerProcess(root / f"broker-{node}", "--node-id", str(node), *shared)
+            for node in (1, 2)
+        ]
+        try:
+            for broker in brokers:
+                broker.start()
+            yield tuple(brokers)
+        finally:
+            for broker in brokers:
+                broker.stop()
 
 
 def describe(broker: BrokerProcess, resource_type: int, name: str, *keys: str) -> Any:

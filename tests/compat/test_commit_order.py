@@ -3,9 +3,7 @@ win, on PostgreSQL too, where the broker writes each commit over a pooled connec
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,25 +12,23 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.support.broker import BrokerProcess
-from tests.support.postgres import admin_sql
+from tests.support.postgres import scratch_database
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
 def pg_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    database = f"streamhouse_commits_{uuid.uuid4().hex[:12]}"
-    asyncio.run(admin_sql(f'CREATE DATABASE "{database}"'))
     root: Path = tmp_path_factory.mktemp("pg-broker")
-    broker = BrokerProcess(
-        root / "data", "--metadata", f"postgresql://postgres@127.0.0.1:5432/{database}"
-    )
-    try:
-        broker.start()
-        yield broker
-    finally:
-        broker.stop()
-        asyncio.run(admin_sql(f'DROP DATABASE "{database}" WITH (FORCE)'))
+    with scratch_database("streamhouse_commits") as database:
+        broker = BrokerProcess(
+            root / "data", "--metadata", f"postgresql://postgres@127.0.0.1:5432/{database}"
+        )
+        try:
+            broker.start()
+            yield broker
+        finally:
+            broker.stop()
 
 
 def test_the_last_of_many_asynchronous_commits_is_the_committed_offset(

@@ -4,7 +4,6 @@ the broker exports."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -23,7 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.broker import REPO_ROOT, BrokerProcess
-from tests.support.postgres import admin_sql
+from tests.support.postgres import scratch_database
 from tests.support.seaweedfs import SeaweedFS
 
 PARTITIONS = 3
@@ -342,30 +341,28 @@ def s3_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Broker]:
     """A broker on its own SeaweedFS (the test stops it) and PostgreSQL reached through a URL
     with a password, logging JSON at debug level."""
     root = tmp_path_factory.mktemp("ops-s3")
-    database = f"streamhouse_ops_{uuid.uuid4().hex[:12]}"
-    asyncio.run(admin_sql(f'CREATE DATABASE "{database}"'))
-    seaweedfs = SeaweedFS(root / "seaweedfs")
-    seaweedfs.start()
-    broker = BrokerProcess(
-        root / "data",
-        "--metadata", f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{database}",
-        "--storage", "s3://ops-bucket/brokers",
-        "--log-format", "json",
-        "--log-level", "DEBUG",
-        *FAST_GROUPS,
-        env=seaweedfs.client_env(),
-    )  # fmt: skip
-    try:
-        seaweedfs.sync_client().create_bucket(Bucket="ops-bucket")
-        broker.start()
-        _create_topic(broker, "s3-ops", PARTITIONS)
-        _produce(broker, "s3-ops", 30)
-        yield S3Broker(broker, seaweedfs)
-    finally:
-        broker.stop()
-        broker.kill()
-        seaweedfs.cleanup()
-        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    with scratch_database("streamhouse_ops") as database:
+        seaweedfs = SeaweedFS(root / "seaweedfs")
+        seaweedfs.start()
+        broker = BrokerProcess(
+            root / "data",
+            "--metadata", f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{database}",
+            "--storage", "s3://ops-bucket/brokers",
+            "--log-format", "json",
+            "--log-level", "DEBUG",
+            *FAST_GROUPS,
+            env=seaweedfs.client_env(),
+        )  # fmt: skip
+        try:
+            seaweedfs.sync_client().create_bucket(Bucket="ops-bucket")
+            broker.start()
+            _create_topic(broker, "s3-ops", PARTITIONS)
+            _produce(broker, "s3-ops", 30)
+            yield S3Broker(broker, seaweedfs)
+        finally:
+            broker.stop()
+            broker.kill()
+            seaweedfs.cleanup()
 
 
 def test_readyz_names_the_object_store_while_seaweedfs_is_down(s3_broker: S3Broker) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import asyncpg
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -14,3 +19,14 @@ async def admin_sql(statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A new, empty database named `prefix` plus a random suffix, dropped on exit."""
+    database = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    asyncio.run(admin_sql(f'CREATE DATABASE "{database}"'))
+    try:
+        yield database
+    finally:
+        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
