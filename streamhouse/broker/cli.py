@@ -60,6 +60,12 @@ SETTINGS: list[tuple[str, Any, str]] = [
         "Seal at once while no segment is being stored: lowest latency, but more PUTs "
         "under light load [true for files, false for S3].",
     ),
+    (
+        "seal_gap_ms",
+        int,
+        "With --seal-when-idle: never seal for idleness sooner than this after the last "
+        "seal, so a steady stream of requests shares segments [5].",
+    ),
     ("cache_bytes", int, "Bytes of record data cached for reads [store default]."),
     ("max_request_bytes", int, "Largest request accepted [104857600]."),
     ("idle_timeout_ms", int, "Close connections idle this long [600000]."),

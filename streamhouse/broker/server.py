@@ -126,6 +126,7 @@ class Broker:
                 ("seal_bytes", settings.seal_bytes),
                 ("seal_ms", settings.seal_ms),
                 ("seal_when_idle", settings.seal_when_idle),
+                ("seal_gap_ms", settings.seal_gap_ms),
                 ("cache_bytes", settings.cache_bytes),
             )
             if value is not None

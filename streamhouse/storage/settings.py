@@ -14,13 +14,18 @@ class StorageSettings:
     seal_ms: float = 5.0
     """Seal the open segment this long after its first append, however small it is."""
     seal_when_idle: bool = True
-    """Seal at once (end of the event-loop turn) while fewer than `seal_at_once_below`
-    segments are in flight; `seal_ms` and `seal_bytes` apply only when the stores are busy.
-    Lowest latency for the file store; off for S3, where every PUT is billed."""
+    """While the stores are idle (fewer than `seal_at_once_below` segments in flight), seal
+    at once, at the end of the event-loop turn, rather than `seal_ms` after the first
+    append; but never sooner than `seal_gap_ms` after the previous seal. Lowest latency
+    for the file store; off for S3, where every PUT is billed."""
     seal_at_once_below: int = 1
-    """With seal_when_idle: seal at once while fewer segments than this are in flight.
-    1 means only when the stores are idle, so a busy broker batches appends for seal_ms
+    """With seal_when_idle: the stores count as idle while fewer segments than this are in
+    flight. 1 means only when nothing is, so a busy broker batches appends for seal_ms
     (fewer PUTs, fsyncs and transactions per record) while a quiet one answers at once."""
+    seal_gap_ms: float = 5.0
+    """With seal_when_idle: the least time between a seal and the next one made for
+    idleness. Without it, requests that arrive one at a time, each after the previous
+    one's segment was stored, would each pay a PUT, fsyncs and a commit of their own."""
     cache_bytes: int = 128 * MiB
     """Upper bound of record bytes kept in memory for reads (fresh segments and read ranges)."""
     max_uploads_in_flight: int = 4
@@ -38,11 +43,11 @@ def defaults_for(store_url: str) -> StorageSettings:
 
     A local file PUT costs a write and two fsyncs (file and directory: 1-10 ms
     depending on the disk) and a PUT is free, so a segment is sealed at once
-    when nothing is in flight (group commit: whatever arrives meanwhile forms
-    the next segment, sealed when the previous one is answered) and otherwise
-    after 5 ms or 4 MiB: produce latency stays near the fsync cost at low load,
-    and under load segments grow, so each PUT, fsync and SQL transaction serves
-    many requests.
+    when nothing is in flight and the last seal is 5 ms old (group commit:
+    whatever arrives meanwhile forms the next segment), and otherwise after
+    5 ms or 4 MiB: a lone request waits only for the fsyncs, and a steady
+    stream of them, even one request at a time, costs at most one PUT, fsync
+    pair and SQL transaction per 5 ms rather than one per request.
 
     An S3 PUT costs tens of milliseconds and is billed per request, so a
     segment is sealed after 200 ms or 8 MiB: at most ~5 PUTs/s per idle-ish

@@ -100,7 +100,11 @@ class WritePath:
         self._observer = observer
         self._builder = SegmentBuilder()
         self._waiters: list[_Waiter] = []
-        self._timer: asyncio.Handle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._opened = 0.0
+        """Event-loop time of the open segment's first append."""
+        self._last_seal = float("-inf")
+        """Event-loop time of the last seal."""
         self._upload_slots = asyncio.Semaphore(settings.max_uploads_in_flight)
         self._commit_queue: collections.deque[_Sealed] = collections.deque()
         self._committer: asyncio.Task[None] | None = None
@@ -134,21 +138,41 @@ class WritePath:
 
         Batches placed for one partition get offsets in the order they were placed."""
         loop = asyncio.get_running_loop()
+        if not self._builder:
+            self._opened = loop.time()
         chunk_index, first = self._builder.add(topic_id, partition, batches)
         future: asyncio.Future[AppendResult] = loop.create_future()
         self._waiters.append(_Waiter(future, chunk_index, first, len(batches)))
         if self._builder.size >= self._settings.seal_bytes:
             self.seal(SealReason.SIZE)
-        elif self._timer is None:
-            if self._idle():
-                # Group commit: appends of this event-loop turn share the segment, and
-                # the next one fills while the stores work on it.
-                self._timer = loop.call_soon(self.seal, SealReason.IDLE)
-            else:
-                self._timer = loop.call_later(
-                    self._settings.seal_ms / 1000.0, self.seal, SealReason.AGE
-                )
+        else:
+            self._arm_timer()
         return future
+
+    def _arm_timer(self) -> None:
+        """Make sure the open segment is sealed by its deadline.
+
+        While the stores are busy, a segment is sealed `seal_ms` after its first append.
+        While they are idle (with seal_when_idle), it is sealed at once, unless the last
+        seal was less than `seal_gap_ms` ago: then once it is that old (or `seal_ms` after
+        the first append, if that comes sooner). A quiet broker answers a lone request at
+        the cost of one store round trip, and a steady stream of requests shares one PUT
+        and one commit per `seal_gap_ms` instead of taking one each.
+        """
+        settings = self._settings
+        deadline, reason = self._opened + settings.seal_ms / 1000.0, SealReason.AGE
+        if self._idle():
+            after_gap = self._last_seal + settings.seal_gap_ms / 1000.0
+            if after_gap < deadline:
+                deadline, reason = after_gap, SealReason.IDLE
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        # call_at with a past deadline runs in the next turn, after this turn's appends.
+        self._timer = loop.call_at(max(deadline, loop.time()), self.seal, reason)
 
     def _idle(self) -> bool:
         """Room for another segment in flight, and sealing when idle is allowed."""
@@ -156,9 +180,9 @@ class WritePath:
             return False
         return self._unanswered < self._settings.seal_at_once_below
 
-    def _seal_if_idle(self) -> None:
-        if self._builder and self._idle():
-            self.seal(SealReason.IDLE)
+    def _rearm_timer(self) -> None:
+        if self._builder:
+            self._arm_timer()
 
     @property
     def open_segment_bytes(self) -> int:
@@ -173,6 +197,8 @@ class WritePath:
             return
         builder, waiters = self._builder, self._waiters
         self._builder, self._waiters = SegmentBuilder(), []
+        loop = asyncio.get_running_loop()
+        self._last_seal = loop.time()
         created_ms = int(time.time() * 1000)
         segment = builder.seal(segment_object_key(self._node_id, created_ms), created_ms)
         log.debug(
@@ -185,7 +211,6 @@ class WritePath:
         )
         self._observer.segment_sealed(reason, segment.size)
         self.pending_object_keys.add(segment.object_key)
-        loop = asyncio.get_running_loop()
         sealed = _Sealed(segment, waiters, loop.create_future(), loop.create_future())
         self._commit_queue.append(sealed)
         self._unanswered += 1
@@ -285,4 +310,4 @@ class WritePath:
         self._unanswered -= 1
         sealed.answered.set_result(None)
         if self._builder:
-            asyncio.get_running_loop().call_soon(self._seal_if_idle)
+            asyncio.get_running_loop().call_soon(self._rearm_timer)

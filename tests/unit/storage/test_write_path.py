@@ -101,21 +101,26 @@ async def test_appends_of_one_event_loop_turn_share_one_segment_when_idle(file_m
     await engine.close()
 
 
-async def test_an_append_made_as_the_previous_one_is_answered_is_sealed_at_once(
-    file_metadata,
-) -> None:
-    """A producer that sends its next request as soon as the last is answered finds the
-    stores idle: its append must not wait for seal_ms."""
+async def test_segments_sealed_for_idleness_are_seal_gap_ms_apart(file_metadata) -> None:
+    """A lone append to a quiet broker is sealed at once; one made right after it is
+    answered waits until seal_gap_ms after that seal, and what arrives meanwhile shares its
+    segment: a steady stream of requests pays one PUT and one commit per seal_gap_ms."""
     metadata, files = file_metadata
-    settings = StorageSettings(seal_ms=60_000.0, seal_bytes=1 << 30)
+    settings = StorageSettings(seal_ms=60_000.0, seal_gap_ms=60_000.0, seal_bytes=1 << 30)
     engine = StorageEngine(metadata, files, settings, node_id=1)
     topic_id = (await metadata.create_topic("t", 1, {})).topic_id
     await engine.partition_state(topic_id, 0)
     async with asyncio.timeout(10):
-        for expected_offset in range(5):
-            result = await engine.append(topic_id, 0, [make_batch([b"v"])])
-            assert result.base_offset == expected_offset
-    assert engine.segments_committed == 5
+        first = await engine.append(topic_id, 0, [make_batch([b"first"])])
+    assert (first.base_offset, engine.segments_committed) == (0, 1)
+    second = asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"second"])]))
+    await asyncio.sleep(0.3)
+    assert not second.done()
+    third = asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"third"])]))
+    await asyncio.sleep(0)
+    await engine.flush()
+    assert [second.result().base_offset, third.result().base_offset] == [1, 2]
+    assert engine.segments_committed == 2
     await engine.close()
 
 
