@@ -64,7 +64,8 @@ SETTINGS: list[tuple[str, Any, str]] = [
         "seal_gap_ms",
         int,
         "With --seal-when-idle: never seal for idleness sooner than this after the last "
-        "seal, so a steady stream of requests shares segments [5].",
+        "seal (nor later than --seal-ms after the first append), so a steady stream of "
+        "requests shares segments [5].",
     ),
     ("cache_bytes", int, "Bytes of record data cached for reads [store default]."),
     ("max_request_bytes", int, "Largest request accepted [104857600]."),

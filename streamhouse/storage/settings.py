@@ -24,8 +24,9 @@ class StorageSettings:
     (fewer PUTs, fsyncs and transactions per record) while a quiet one answers at once."""
     seal_gap_ms: float = 5.0
     """With seal_when_idle: the least time between a seal and the next one made for
-    idleness. Without it, requests that arrive one at a time, each after the previous
-    one's segment was stored, would each pay a PUT, fsyncs and a commit of their own."""
+    idleness (`seal_ms` still bounds an append's wait). Without it, requests that arrive
+    one at a time, each after the previous one's segment was stored, would each pay a
+    PUT, fsyncs and a commit of their own."""
     cache_bytes: int = 128 * MiB
     """Upper bound of record bytes kept in memory for reads (fresh segments and read ranges)."""
     max_uploads_in_flight: int = 4

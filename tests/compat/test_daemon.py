@@ -171,6 +171,30 @@ def test_seal_when_idle_false_holds_a_lone_append_for_the_seal_age(tmp_path: Pat
         assert time.monotonic() - began >= 1.4
 
 
+def test_seal_gap_spaces_the_segments_of_requests_sent_one_at_a_time(tmp_path: Path) -> None:
+    """A request to a quiet broker is stored at once; one sent right after it waits until
+    the last seal is STREAMHOUSE_SEAL_GAP_MS old (the seal age bounds the wait, so it is
+    raised too)."""
+    broker = BrokerProcess(
+        tmp_path / "data", env={"STREAMHOUSE_SEAL_GAP_MS": "1500", "STREAMHOUSE_SEAL_MS": "60000"}
+    )
+    with broker:
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+        producer.produce("spaced", b"warm-up")  # creates the topic
+        assert producer.flush(30) == 0
+        time.sleep(1.6)
+        began = time.monotonic()
+        producer.produce("spaced", b"first after a quiet spell")
+        assert producer.flush(30) == 0
+        quiet = time.monotonic() - began
+        began = time.monotonic()
+        producer.produce("spaced", b"right behind it")
+        assert producer.flush(30) == 0
+        behind = time.monotonic() - began
+    assert behind >= 1.2
+    assert quiet < behind
+
+
 def test_bad_boolean_setting_is_refused_with_its_name(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "streamhouse.broker", "--data-dir", str(tmp_path),
