@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 
+from streamhouse.buffers import unfilled_bytearray
 from streamhouse.protocol.exceptions import FrameTooLarge, ProtocolError
 
 __all__ = ["FrameReader", "FrameTooLarge", "ProtocolError"]
@@ -100,7 +101,7 @@ class FrameReader:
             if frame_end > end:
                 if size >= OWN_BUFFER_BYTES:
                     got = end - pos - 4
-                    own = bytearray(size)
+                    own = unfilled_bytearray(size)
                     own[:got] = chunk[pos + 4 : end]
                     self._frame, self._filled = own, got
                     pos = end

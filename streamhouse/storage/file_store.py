@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from streamhouse.buffers import unfilled_bytearray
 from streamhouse.storage.keys import validate_key, validate_range
 from streamhouse.storage.object_store import (
     Buffer,
@@ -359,7 +360,7 @@ def _open_and_pread(path: Path, length: int, start: int) -> tuple[int, bytearray
 def _pread_if_cached(fd: int, length: int, start: int) -> bytearray | None:
     """The whole range if the page cache holds it, else None (read it in a thread)."""
     assert _NOWAIT is not None
-    buffer = bytearray(length)
+    buffer = unfilled_bytearray(length)
     try:
         read = os.preadv(fd, [buffer], start, _NOWAIT)
     except BlockingIOError:
@@ -369,7 +370,7 @@ def _pread_if_cached(fd: int, length: int, start: int) -> bytearray | None:
 
 def _pread_into_bytearray(fd: int, length: int, start: int) -> bytearray:
     """A writable buffer, so the read path patches offsets in place instead of copying."""
-    buffer = bytearray(length)
+    buffer = unfilled_bytearray(length)
     read = os.preadv(fd, [buffer], start)
     if read < length:
         del buffer[read:]

@@ -46,6 +46,7 @@ from botocore.exceptions import (
     IncompleteReadError,
 )
 
+from streamhouse.buffers import unfilled_bytearray
 from streamhouse.storage.keys import validate_key, validate_range
 from streamhouse.storage.object_store import (
     Buffer,
@@ -91,7 +92,7 @@ def _client_error(status: int, body: bytes) -> ClientError:
 
 async def _read_body(response: aiohttp.ClientResponse, expected: int) -> bytearray:
     """The body in a bytearray of its own (the read path patches offsets in place)."""
-    buffer = bytearray(expected)
+    buffer = unfilled_bytearray(expected)
     view = memoryview(buffer)
     position = 0
     async for piece in response.content.iter_any():

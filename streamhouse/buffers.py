@@ -1,0 +1,34 @@
+"""Buffers that a read is about to fill, allocated without being zeroed first.
+
+`bytearray(n)` writes n zero bytes before the socket or the file overwrites them: for the
+megabyte-sized request frames and chunk reads of the record path that is a pass over
+memory as long as the copy itself. CPython's PyByteArray_Resize grows an empty bytearray
+without touching the new bytes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+try:
+    _resize = ctypes.pythonapi.PyByteArray_Resize
+    _resize.argtypes = (ctypes.py_object, ctypes.c_ssize_t)
+    _resize.restype = ctypes.c_int
+except (AttributeError, OSError):  # not CPython: fall back to zeroed buffers
+    _resize = None
+
+SMALLEST_UNFILLED = 16 * 1024
+"""Below this, zeroing costs less than the foreign call that avoids it."""
+
+
+def unfilled_bytearray(size: int) -> bytearray:
+    """A bytearray of `size` bytes holding whatever the allocator left there.
+
+    Only for a buffer that is filled before anyone reads it, or cut to what was filled:
+    its bytes may be those of memory freed earlier.
+    """
+    if _resize is None or size < SMALLEST_UNFILLED:
+        return bytearray(size)
+    buffer = bytearray()
+    _resize(buffer, size)  # raises MemoryError itself when the allocation fails
+    return buffer
