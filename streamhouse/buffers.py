@@ -9,13 +9,21 @@ without touching the new bytes.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
+from typing import cast
 
-try:
-    _resize = ctypes.pythonapi.PyByteArray_Resize
-    _resize.argtypes = (ctypes.py_object, ctypes.c_ssize_t)
-    _resize.restype = ctypes.c_int
-except (AttributeError, OSError):  # not CPython: fall back to zeroed buffers
-    _resize = None
+
+def _bytearray_resize() -> Callable[[bytearray, int], int] | None:
+    try:
+        resize = ctypes.pythonapi.PyByteArray_Resize
+    except (AttributeError, OSError):  # not CPython: zeroed buffers it is
+        return None
+    resize.argtypes = (ctypes.py_object, ctypes.c_ssize_t)
+    resize.restype = ctypes.c_int
+    return cast(Callable[[bytearray, int], int], resize)
+
+
+_resize = _bytearray_resize()
 
 SMALLEST_UNFILLED = 16 * 1024
 """Below this, zeroing costs less than the foreign call that avoids it."""
