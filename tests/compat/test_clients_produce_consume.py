@@ -101,6 +101,34 @@ def test_kafka_python_round_trip_with_each_codec(
     assert got == [(b"k%d" % i, b"v%d" % i, [("n", b"%d" % i)]) for i in range(200)]
 
 
+@pytest.mark.parametrize("codec", [None, "gzip"])
+@pytest.mark.parametrize("api_version", [(0, 9), (0, 10, 1)])
+def test_producers_of_the_old_message_formats_are_stored_and_read_back(
+    broker: BrokerProcess, topic_name: str, api_version: tuple[int, ...], codec: str | None
+) -> None:
+    """A client pinned to an old broker version sends message sets of magic 0 (0.9) or 1
+    (0.10) with Produce v1 or v2; they are stored as v2 batches and read by today's
+    consumers with their keys, values and (magic 1) timestamps."""
+    create_topic(broker, topic_name)
+    producer = KafkaProducer(
+        bootstrap_servers=broker.bootstrap, api_version=api_version, compression_type=codec
+    )
+    stamp = 1_700_000_000_000
+    futures = [
+        producer.send(topic_name, key=b"k%d" % i, value=b"v%d" % i, timestamp_ms=stamp + i)
+        for i in range(50)
+    ]
+    offsets = [f.get(timeout=30).offset for f in futures]
+    producer.close()
+    assert offsets == list(range(50))
+    got = confluent_consume(broker, topic_name, 50)
+    assert [(m.offset(), m.key(), m.value()) for m in got] == [
+        (i, b"k%d" % i, b"v%d" % i) for i in range(50)
+    ]
+    if api_version >= (0, 10):
+        assert [m.timestamp()[1] for m in got] == [stamp + i for i in range(50)]
+
+
 def test_null_and_empty_values_keys_and_timestamps_survive(
     broker: BrokerProcess, topic_name: str
 ) -> None:

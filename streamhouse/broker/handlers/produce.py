@@ -15,6 +15,7 @@ from streamhouse.metadata.model import TopicMetadata
 from streamhouse.protocol import records as rec
 from streamhouse.protocol.api_keys import ApiKey
 from streamhouse.protocol.errors import ErrorCode
+from streamhouse.protocol.legacy_records import upconvert_message_set
 from streamhouse.protocol.messages import ProduceRequest, ProduceResponse
 from streamhouse.storage.write_path import AppendResult
 
@@ -113,7 +114,7 @@ def validate_partition(
                     f"Produce requests with version {version} are only allowed to contain "
                     "record batches with magic version 2",
                 )
-            view = memoryview(rec.upconvert_message_set(view))
+            view = memoryview(upconvert_message_set(view))
         batches = list(rec.iter_batches(view))
     except rec.RecordsError as exc:
         return _fail(exc.error_code, str(exc))
