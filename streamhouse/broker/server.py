@@ -120,7 +120,7 @@ class Broker:
             )
         self.objects = open_object_store(settings.storage_url)
         storage_settings = defaults_for(settings.storage_url)
-        overrides = {
+        overrides: dict[str, Any] = {
             name: value
             for name, value in (
                 ("seal_bytes", settings.seal_bytes),

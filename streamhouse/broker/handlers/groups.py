@@ -332,6 +332,7 @@ async def _fetch_group_offsets(
     by_topic: dict[str, list[tuple[int, int, int, str | None, ErrorCode]]] = {}
     for topic, partition in keys:
         o = found.get((topic, partition))
+        entry: tuple[int, int, int, str | None, ErrorCode]
         if (topic, partition) in unstable:
             entry = (partition, -1, -1, "", ErrorCode.UNSTABLE_OFFSET_COMMIT)
         elif o is not None:

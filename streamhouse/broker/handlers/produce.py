@@ -16,7 +16,7 @@ from streamhouse.protocol import records as rec
 from streamhouse.protocol.api_keys import ApiKey
 from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.legacy_records import upconvert_message_set
-from streamhouse.protocol.messages import ProduceRequest, ProduceResponse
+from streamhouse.protocol.messages import ProduceRequest, ProduceResponse, RecordsValue
 from streamhouse.storage.write_path import AppendResult
 
 log = logging.getLogger("streamhouse.produce")
@@ -99,9 +99,11 @@ def _timestamp_problem(limits: _TopicLimits, header: rec.BatchHeader, now_ms: in
 
 
 def validate_partition(
-    ctx: RequestContext, topic: TopicMetadata, records: memoryview | bytes | None
+    ctx: RequestContext, topic: TopicMetadata, records: RecordsValue
 ) -> ValidatedPartition:
     version = ctx.header.api_version
+    if isinstance(records, (list, tuple)):  # a request built in process, not decoded
+        records = b"".join(records)
     if records is None or len(records) == 0:
         return _fail(ErrorCode.INVALID_RECORD, "Produce request has no record batches")
     view = memoryview(records)
@@ -184,7 +186,7 @@ async def _place_partition(
     topic: TopicMetadata | None,
     name: str,
     index: int,
-    records: memoryview | None,
+    records: RecordsValue,
 ) -> PartitionResponse | Coroutine[Any, Any, PartitionResponse]:
     """The partition's answer if it is refused, else its answer once committed, to await."""
     broker = ctx.broker
