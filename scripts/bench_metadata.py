@@ -73,7 +73,9 @@ async def bench(name: str, store: SQLMetadataStore, seconds: float) -> None:
 
     sequential = await rate(seconds, 1, commit_sequential)
     concurrent = await rate(seconds, 8, commit_plain)
-    high_watermark = (await store.partition_state(topic_id, 0)).high_watermark
+    state = await store.partition_state(topic_id, 0)
+    assert state is not None
+    high_watermark = state.high_watermark
 
     async def lookup(i: int) -> None:
         await store.find_chunks(topic_id, i % CHUNKS, (i * 7919) % high_watermark, 4)

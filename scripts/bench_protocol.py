@@ -6,6 +6,7 @@ Usage: python scripts/bench_protocol.py [--seconds 1.0]
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 import uuid
@@ -89,8 +90,8 @@ def main() -> int:
                             ("Metadata v12 response (100 x 10)", metadata_v12(), 3)):
         head = RequestHeader(key, 12, 1, "bench")
         frame = memoryview(b"".join(encode_response(head, msg)))[4:]
-        dec = rate(lambda f=frame, k=key: decode_response(k, 12, f), args.seconds)
-        enc = rate(lambda h=head, m=msg: encode_response(h, m), args.seconds)
+        dec = rate(functools.partial(decode_response, key, 12, frame), args.seconds)
+        enc = rate(functools.partial(encode_response, head, msg), args.seconds)
         print(f"{label:<40} {dec:>12,.0f} {enc:>12,.0f}")
     return 0
 

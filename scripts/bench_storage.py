@@ -60,7 +60,8 @@ class CountingMetadata:
 
 def make_batch() -> tuple[Any, memoryview, int]:
     value = b"v" * (RECORD_SIZE - 10)
-    records, size = [], 61
+    records: list[Record] = []
+    size = 61
     while size + RECORD_SIZE + 8 <= BATCH_BYTES:
         records.append(Record(len(records), 1_700_000_000_000, b"key-%05d" % len(records), value))
         size += RECORD_SIZE + 8
@@ -69,7 +70,7 @@ def make_batch() -> tuple[Any, memoryview, int]:
 
 
 async def bench_append(engine: StorageEngine, topic_id: uuid.UUID, args: argparse.Namespace
-                       ) -> tuple[float, float]:
+                       ) -> tuple[float, float, float]:
     """(records/s, mean append latency in ms, records per CPU second of this process, all
     threads) with `args.in_flight` appends per partition."""
     partitions = args.partitions

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -81,8 +82,9 @@ class FakeBroker:
             return None
         return encode_response(header, response)
 
-    def respond(self, header: RequestHeader, request: object) -> object:
-        cls = RESPONSE_TYPES[header.api_key]
+    def respond(self, header: RequestHeader, request: Any) -> Any:
+        # One of many response classes; each branch below knows which one it builds.
+        cls: Any = RESPONSE_TYPES[header.api_key]
         key = header.api_key
         if key == ApiKey.API_VERSIONS:
             advertised = [AVR.ApiVersion(api_key=k, min_version=CODEC_VERSIONS[k][0],

@@ -18,6 +18,7 @@ import keyword
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 OPEN_END = 0x7FFF
 SCALARS = {"bool", "int8", "int16", "uint16", "int32", "uint32", "int64", "float64", "string",
@@ -52,7 +53,7 @@ def load_spec(path: Path) -> dict:
     return json.loads(text)
 
 
-def spec_default(ftype: str, raw: object, versions, nullable) -> object:
+def spec_default(ftype: str, raw: Any, versions, nullable) -> Any:
     """The Python default of a scalar field, following Kafka's rules for implicit defaults."""
     all_nullable = nullable is not None and versions is not None and (
         nullable[0] <= versions[0] and nullable[1] >= versions[1])

@@ -54,8 +54,12 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
         meta = admin.list_topics(topic, timeout=10).topics.get(topic)
-        ready = meta is not None and meta.error is None and len(meta.partitions) == partitions
-        if ready and all(p.leader >= 0 for p in meta.partitions.values()):
+        if (
+            meta is not None
+            and meta.error is None
+            and len(meta.partitions) == partitions
+            and all(p.leader >= 0 for p in meta.partitions.values())
+        ):
             return
         time.sleep(0.05)
     raise RuntimeError(f"topic {topic} not ready with {partitions} partitions")
@@ -168,7 +172,7 @@ def consume(spec: dict[str, Any]) -> dict[str, Any]:
                 if msg.error():
                     raise KafkaException(msg.error())
                 records += 1
-                nbytes += len(msg.value())
+                nbytes += len(msg.value() or b"")
     elapsed = time.perf_counter() - began
     mark("END")
     consumer.close()
@@ -203,7 +207,7 @@ def end_to_end(spec: dict[str, Any]) -> dict[str, Any]:
             now = time.perf_counter_ns()
             if msg is not None and not msg.error():
                 received[0] += 1
-                sent_ns, measured = struct.unpack_from(">q?", msg.value())
+                sent_ns, measured = struct.unpack_from(">q?", msg.value() or b"")
                 if measured:
                     latencies.append((now - sent_ns) / 1e6)
 
