@@ -360,18 +360,17 @@ def _open_and_pread(path: Path, length: int, start: int) -> tuple[int, bytearray
 def _pread_if_cached(fd: int, length: int, start: int) -> bytearray | None:
     """The whole range if the page cache holds it, else None (read it in a thread)."""
     assert _NOWAIT is not None
-    buffer = unfilled_bytearray(length)
     try:
-        read = os.preadv(fd, [buffer], start, _NOWAIT)
+        data = _pread_into_bytearray(fd, length, start, _NOWAIT)
     except BlockingIOError:
         return None
-    return buffer if read == length else None
+    return data if len(data) == length else None
 
 
-def _pread_into_bytearray(fd: int, length: int, start: int) -> bytearray:
+def _pread_into_bytearray(fd: int, length: int, start: int, flags: int = 0) -> bytearray:
     """A writable buffer, so the read path patches offsets in place instead of copying."""
     buffer = unfilled_bytearray(length)
-    read = os.preadv(fd, [buffer], start)
+    read = os.preadv(fd, [buffer], start, flags)
     if read < length:
         del buffer[read:]
     return buffer

@@ -150,7 +150,7 @@ class WritePath:
         return future
 
     def _arm_timer(self) -> None:
-        """Make sure the open segment is sealed by its deadline.
+        """Make sure the open segment, if any, is sealed by its deadline.
 
         While the stores are busy, a segment is sealed `seal_ms` after its first append.
         While they are idle (with seal_when_idle), it is sealed at once, unless the last
@@ -159,6 +159,8 @@ class WritePath:
         the cost of one store round trip, and a steady stream of requests shares one PUT
         and one commit per `seal_gap_ms` instead of taking one each.
         """
+        if not self._builder:
+            return
         settings = self._settings
         deadline, reason = self._opened + settings.seal_ms / 1000.0, SealReason.AGE
         if self._idle():
@@ -179,10 +181,6 @@ class WritePath:
         if not self._settings.seal_when_idle:
             return False
         return self._unanswered < self._settings.seal_at_once_below
-
-    def _rearm_timer(self) -> None:
-        if self._builder:
-            self._arm_timer()
 
     @property
     def open_segment_bytes(self) -> int:
@@ -310,4 +308,4 @@ class WritePath:
         self._unanswered -= 1
         sealed.answered.set_result(None)
         if self._builder:
-            asyncio.get_running_loop().call_soon(self._rearm_timer)
+            asyncio.get_running_loop().call_soon(self._arm_timer)
