@@ -16,6 +16,7 @@ log = logging.getLogger("streamhouse.broker")
 COMPONENTS: list[tuple[str, str]] = [
     ("groups", "streamhouse.broker.groups.coordinator:start_group_coordinator"),
     ("transactions", "streamhouse.broker.transactions.coordinator:start_transaction_coordinator"),
+    ("retention", "streamhouse.broker.retention:start_retention"),
     ("garbage", "streamhouse.broker.garbage:start_garbage_collector"),
     ("memory", "streamhouse.broker.memory:start_memory_trimmer"),
 ]

@@ -100,6 +100,7 @@ class ScrapeState:
         self._storage: StorageStats | None = None
         self._groups = _Groups()
         self._objects_deleted = 0
+        self._retention_dropped = 0
         self._refreshed_at = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -109,6 +110,9 @@ class ScrapeState:
             self._storage = broker.engine.stats()
         self._groups = _group_counts(broker.components.get("groups"))
         self._objects_deleted = getattr(broker.components.get("garbage"), "objects_deleted", 0)
+        self._retention_dropped = getattr(
+            broker.components.get("retention"), "offsets_dropped", 0
+        )
         async with self._lock:
             if time.monotonic() - self._refreshed_at < self.ttl_s:
                 return
@@ -211,6 +215,13 @@ class ScrapeState:
         )
         deleted.add_metric([], self._objects_deleted)
         yield deleted
+        dropped = CounterMetricFamily(
+            "streamhouse_retention_offsets_dropped_total",
+            "Offsets this broker's retention checks moved log start offsets past "
+            "(retention.ms and retention.bytes).",
+        )
+        dropped.add_metric([], self._retention_dropped)
+        yield dropped
 
     def _collect_partitions(self) -> Iterator[Metric]:
         stored = self._stored

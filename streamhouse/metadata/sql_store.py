@@ -529,6 +529,34 @@ class SQLMetadataStore(MetadataStore):
 
         return await self._write(run)
 
+    async def retention_start_offset(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        *,
+        expire_before_ms: int | None = None,
+        retain_bytes: int | None = None,
+    ) -> int | None:
+        async def run(tx: Transaction) -> int | None:
+            row = await tx.fetchrow(
+                "SELECT high_watermark, log_start_offset FROM partitions"
+                " WHERE topic_id = $1 AND partition = $2",
+                topic_id, partition,
+            )
+            if row is None:
+                return None
+            high_watermark, log_start = row
+            start = log_start
+            if expire_before_ms is not None:
+                first_kept = await _first_chunk_reaching(tx, topic_id, partition, expire_before_ms)
+                start = max(start, high_watermark if first_kept is None else first_kept.base_offset)
+            if retain_bytes is not None:
+                start = max(start, await _start_keeping_bytes(
+                    tx, topic_id, partition, log_start, retain_bytes))
+            return start if start > log_start else None
+
+        return await self._read(run)
+
     async def known_object_keys(self, keys: Iterable[str]) -> set[str]:
         """Those of `keys` committed and not yet forgotten (referenced or not)."""
         async def run(tx: Transaction) -> set[str]:
@@ -875,6 +903,26 @@ async def _first_chunk_reaching(
         topic_id, partition, timestamp_ms,
     )
     return None if row is None else ChunkLocation(*row)
+
+
+async def _start_keeping_bytes(
+    tx: Transaction, topic_id: uuid.UUID, partition: int, log_start: int, retain_bytes: int
+) -> int:
+    """The first offset to keep so that the chunks from there hold >= `retain_bytes` (Kafka's
+    retention.bytes rule: a segment goes only if the rest still holds at least the limit)."""
+    rows = await tx.fetch(
+        "SELECT last_offset, byte_length FROM chunks"
+        " WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 ORDER BY last_offset",
+        topic_id, partition, log_start,
+    )
+    excess = sum(length for _, length in rows) - retain_bytes
+    start = log_start
+    for last_offset, length in rows:
+        if excess < length:
+            break
+        excess -= length
+        start = last_offset + 1
+    return start
 
 
 async def _commit_segment(

@@ -183,6 +183,22 @@ class MetadataStore(abc.ABC):
         """Advance (never move back) the log start offset; returns the new value."""
 
     @abc.abstractmethod
+    async def retention_start_offset(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        *,
+        expire_before_ms: int | None = None,
+        retain_bytes: int | None = None,
+    ) -> int | None:
+        """Where retention lets the log start move to, or None if it keeps everything.
+
+        Whole chunks go, oldest first: those whose records (and all older ones) have
+        timestamps below `expire_before_ms`, and those the partition can lose while
+        keeping at least `retain_bytes`. When every chunk expired, the high watermark.
+        """
+
+    @abc.abstractmethod
     async def known_object_keys(self, keys: Iterable[str]) -> set[str]:
         """Those of `keys` that the index still references."""
 

@@ -142,3 +142,33 @@ async def test_offset_and_timestamp_lookups_use_an_index(backend, store) -> None
                 plan = await conn.fetch("EXPLAIN " + query, topic_id, 0, 2)
             text = " ".join(row[0] for row in plan)
             assert "Index" in text and f"{column} >=" in text and "Sort" not in text
+
+
+async def test_retention_by_time_drops_whole_chunks_oldest_first(store) -> None:
+    topic_id = await _topic_with_chunks(store, [100, 300, 200, 400])
+    start = store.retention_start_offset
+    assert await start(topic_id, 0, expire_before_ms=100) is None
+    assert await start(topic_id, 0, expire_before_ms=101) == 10
+    # The 200 chunk is older than the cutoff but follows a newer one: Kafka keeps it too.
+    assert await start(topic_id, 0, expire_before_ms=301) == 30
+    assert await start(topic_id, 0, expire_before_ms=401) == 40  # all expired: the HW
+    await store.set_log_start_offset(topic_id, 0, 30)
+    assert await start(topic_id, 0, expire_before_ms=301) is None
+    assert await start(topic_id, 0) is None
+    assert await start(uuid.uuid4(), 0, expire_before_ms=10**12) is None
+
+
+async def test_retention_by_size_keeps_at_least_the_limit(store) -> None:
+    topic_id = await _topic_with_chunks(store, [1, 2, 3, 4])  # 100 bytes per chunk
+    start = store.retention_start_offset
+    assert await start(topic_id, 0, retain_bytes=400) is None
+    assert await start(topic_id, 0, retain_bytes=399) is None
+    assert await start(topic_id, 0, retain_bytes=300) == 10
+    assert await start(topic_id, 0, retain_bytes=150) == 20
+    assert await start(topic_id, 0, retain_bytes=0) == 40
+    await store.set_log_start_offset(topic_id, 0, 20)
+    assert await start(topic_id, 0, retain_bytes=150) is None
+    assert await start(topic_id, 0, retain_bytes=100) == 30
+    # Both limits: whichever lets the log start move further.
+    assert await start(topic_id, 0, expire_before_ms=4, retain_bytes=150) == 30
+
