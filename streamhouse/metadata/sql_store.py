@@ -529,6 +529,19 @@ class SQLMetadataStore(MetadataStore):
 
         return await self._write(run)
 
+    async def partition_sizes(self, topic_id: uuid.UUID) -> dict[int, int]:
+        async def run(tx: Transaction) -> dict[int, int]:
+            rows = await tx.fetch(
+                "SELECT c.partition, SUM(c.byte_length) FROM chunks c JOIN partitions p"
+                " ON p.topic_id = c.topic_id AND p.partition = c.partition"
+                " WHERE c.topic_id = $1 AND c.last_offset >= p.log_start_offset"
+                " GROUP BY c.partition",
+                topic_id,
+            )
+            return {partition: int(size) for partition, size in rows}
+
+        return await self._read(run)
+
     async def retention_start_offset(
         self,
         topic_id: uuid.UUID,

@@ -183,6 +183,10 @@ class MetadataStore(abc.ABC):
         """Advance (never move back) the log start offset; returns the new value."""
 
     @abc.abstractmethod
+    async def partition_sizes(self, topic_id: uuid.UUID) -> dict[int, int]:
+        """Bytes stored per partition of a topic, from its log start (whole chunks)."""
+
+    @abc.abstractmethod
     async def retention_start_offset(
         self,
         topic_id: uuid.UUID,

@@ -44,6 +44,8 @@ SUPPORTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.ALTER_CONFIGS: (0, 2),
     ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
     ApiKey.DESCRIBE_TOPIC_PARTITIONS: (0, 0),
+    # Kafka 4 dropped DescribeLogDirs v0.
+    ApiKey.DESCRIBE_LOG_DIRS: (1, 4),
     # Consumer groups: the classic protocol, committed offsets and group admin.
     ApiKey.FIND_COORDINATOR: (0, 6),
     ApiKey.JOIN_GROUP: (0, 9),

@@ -14,8 +14,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
+    AclOperation,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
@@ -623,3 +631,64 @@ def test_static_broker_configs_are_defaults_and_sources(
     assert error.code() == KafkaError.TOPIC_DELETION_DISABLED
     assert topic_exists(admin, topic_name)
 
+
+
+def test_authorized_operations_are_everything_the_resource_supports(
+    admin: AdminClient, broker: BrokerProcess, topic_name: str
+) -> None:
+    """No authorizer: Metadata, DescribeCluster and DescribeGroups report all operations."""
+    create(admin, topic_name)
+    topic = admin.describe_topics(
+        TopicCollection([topic_name]), include_authorized_operations=True
+    )[topic_name].result(timeout=30)
+    assert set(topic.authorized_operations) == {
+        AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DELETE,
+        AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS,
+        AclOperation.ALTER_CONFIGS,
+    }
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(timeout=30)
+    assert set(cluster.authorized_operations) == {
+        AclOperation.CREATE, AclOperation.ALTER, AclOperation.DESCRIBE,
+        AclOperation.CLUSTER_ACTION, AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS,
+        AclOperation.IDEMPOTENT_WRITE,
+    }
+    group_id = f"ops-{topic_name}"
+    wait(admin.alter_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group_id, [TopicPartition(topic_name, 0, 0)])]
+    ))
+    group = admin.describe_consumer_groups(
+        [group_id], include_authorized_operations=True
+    )[group_id].result(timeout=30)
+    assert set(group.authorized_operations) == {
+        AclOperation.READ, AclOperation.DELETE, AclOperation.DESCRIBE
+    }
+    # Without asking, none are reported.
+    assert admin.describe_cluster().result(timeout=30).authorized_operations is None
+
+
+def test_describe_log_dirs_reports_stored_bytes_per_partition(
+    admin: AdminClient, kp_admin: KafkaAdminClient, broker: BrokerProcess, topic_name: str
+) -> None:
+    create(admin, topic_name, partitions=2)
+    produce(broker, topic_name, 5)
+
+    def sizes() -> tuple[str, dict[int, int]]:
+        (answer,) = kp_admin.describe_log_dirs({topic_name: [0, 1, 7]})
+        assert answer["broker"] == 0
+        (log_dir,) = answer["log_dirs"]
+        assert log_dir["error_code"] == 0
+        assert 0 < log_dir["usable_bytes"] <= log_dir["total_bytes"]
+        (topic,) = log_dir["topics"]
+        assert topic["name"] == topic_name
+        return log_dir["log_dir"], {
+            p["partition_index"]: p["partition_size"] for p in topic["partitions"]
+        }
+
+    log_dir, stored = sizes()
+    assert log_dir == str(broker.data_dir.resolve() / "objects")
+    # Five small records in one batch: more than their values, less than a kilobyte.
+    assert stored.keys() == {0, 1}  # partition 7 does not exist
+    assert 5 < stored[0] < 1024 and stored[1] == 0
+    # Records deleted below the log start no longer count.
+    wait(admin.delete_records([TopicPartition(topic_name, 0, 5)]))
+    assert sizes()[1] == {0: 0, 1: 0}

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from streamhouse.broker.authorized_operations import TOPIC_OPERATIONS
 from streamhouse.broker.config_entries import topic_entries
 from streamhouse.broker.connection import RequestContext
 from streamhouse.broker.handlers.cluster import partition_fields
@@ -49,8 +50,6 @@ log = logging.getLogger("streamhouse.admin")
 ZERO_UUID = uuid.UUID(int=0)
 DUPLICATE_TOPIC = "Duplicate topic name."
 UNKNOWN_ID = "This server does not host this topic ID."
-# All topic operations (READ..ALTER_CONFIGS) as a bit field: no authorizer is configured.
-TOPIC_AUTHORIZED_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
 MAX_REQUEST_PARTITION_SIZE_LIMIT = 2000
 
 
@@ -429,7 +428,7 @@ def _partition_entries(
 def _topic_request_error(code: ErrorCode, name: str) -> DTP.DescribeTopicPartitionsResponseTopic:
     return DTP.DescribeTopicPartitionsResponseTopic(
         error_code=code, name=name, topic_id=ZERO_UUID, is_internal=False, partitions=[],
-        topic_authorized_operations=TOPIC_AUTHORIZED_OPERATIONS,
+        topic_authorized_operations=TOPIC_OPERATIONS,
     )
 
 
@@ -484,7 +483,7 @@ async def handle_describe_topic_partitions(
             topic_id=topic.topic_id,
             is_internal=False,
             partitions=partitions,
-            topic_authorized_operations=TOPIC_AUTHORIZED_OPERATIONS,
+            topic_authorized_operations=TOPIC_OPERATIONS,
         ))
         if next_partition != -1:
             response.next_cursor = DTP.Cursor(topic_name=name, partition_index=next_partition)

@@ -7,6 +7,7 @@ import uuid
 import zlib
 from typing import Any
 
+from streamhouse.broker.authorized_operations import CLUSTER_OPERATIONS, TOPIC_OPERATIONS
 from streamhouse.broker.connection import RequestContext
 from streamhouse.broker.topic_ops import TopicError, create_topic, resolve_topic_spec
 from streamhouse.broker.topics import topic_name_problem
@@ -123,6 +124,9 @@ async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> Meta
             _topic_entry(item, brokers) if isinstance(item, TopicMetadata) else item
             for item in resolved
         ]
+    if version >= 8 and request.include_topic_authorized_operations:
+        for entry in topics:
+            entry.topic_authorized_operations = TOPIC_OPERATIONS
     return MetadataResponse(
         brokers=[
             MetadataResponse.MetadataResponseBroker(
@@ -133,6 +137,11 @@ async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> Meta
         cluster_id=broker.cluster_id,
         controller_id=brokers[0].node_id,
         topics=topics,
+        cluster_authorized_operations=(
+            CLUSTER_OPERATIONS
+            if 8 <= version <= 10 and request.include_cluster_authorized_operations
+            else -(2**31)
+        ),
     )
 
 
@@ -153,6 +162,9 @@ async def handle_describe_cluster(
         endpoint_type=1,
         cluster_id=broker.cluster_id,
         controller_id=brokers[0].node_id,
+        cluster_authorized_operations=(
+            CLUSTER_OPERATIONS if request.include_cluster_authorized_operations else -(2**31)
+        ),
         brokers=[
             DescribeClusterResponse.DescribeClusterBroker(
                 broker_id=b.node_id, host=b.host, port=b.port, rack=b.rack

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
+from streamhouse.broker.authorized_operations import GROUP_OPERATIONS
 from streamhouse.broker.connection import RequestContext, in_send_order
 from streamhouse.broker.groups.assignors import Assignment, TopicInfo
 from streamhouse.broker.groups.classic import (
@@ -520,6 +521,10 @@ async def handle_describe_groups(
                     ],
                 )
             )
+    if request.include_authorized_operations:
+        for entry in described:
+            if entry.error_code == ErrorCode.NONE:
+                entry.authorized_operations = GROUP_OPERATIONS
     return DescribeGroupsResponse(groups=described)
 
 
@@ -685,6 +690,10 @@ async def handle_consumer_group_describe(
                 members=[member_entry(m) for m in group.members.values()],
             )
         )
+    if request.include_authorized_operations:
+        for entry in described:
+            if entry.error_code == ErrorCode.NONE:
+                entry.authorized_operations = GROUP_OPERATIONS
     return ConsumerGroupDescribeResponse(groups=described)
 
 

@@ -172,3 +172,12 @@ async def test_retention_by_size_keeps_at_least_the_limit(store) -> None:
     # Both limits: whichever lets the log start move further.
     assert await start(topic_id, 0, expire_before_ms=4, retain_bytes=150) == 30
 
+
+async def test_partition_sizes_count_chunks_from_log_start(store) -> None:
+    topic_id = await _topic_with_chunks(store, [1, 2, 3])  # 100 bytes per chunk
+    assert await store.partition_sizes(topic_id) == {0: 300}
+    await store.set_log_start_offset(topic_id, 0, 15)  # inside the second chunk: it counts
+    assert await store.partition_sizes(topic_id) == {0: 200}
+    await store.set_log_start_offset(topic_id, 0, 30)
+    assert await store.partition_sizes(topic_id) == {}
+    assert await store.partition_sizes(uuid.uuid4()) == {}
