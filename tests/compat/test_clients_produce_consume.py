@@ -7,18 +7,27 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
 
+from streamhouse.protocol.compression import CompressionType
+from streamhouse.protocol.errors import ErrorCode
+from streamhouse.protocol.messages import ProduceRequest
+from streamhouse.protocol.records import Record, encode_batch
 from tests.support.broker import BrokerProcess
+from tests.support.raw_client import kafka_call
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 
-def create_topic(broker: BrokerProcess, name: str, partitions: int = 1) -> None:
+def create_topic(
+    broker: BrokerProcess, name: str, partitions: int = 1, **configs: str
+) -> None:
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=configs)]
+    )
     futures[name].result(timeout=15)
 
 
@@ -173,6 +182,54 @@ def test_record_larger_than_max_message_bytes_is_refused(
         "MessageSizeTooLarge" in type(excinfo.value).__name__
         or "TOO_LARGE" in str(excinfo.value).upper()
     )
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+def test_compacted_topics_refuse_records_without_a_key(
+    broker: BrokerProcess, topic_name: str, compression: str
+) -> None:
+    create_topic(broker, topic_name, **{"cleanup.policy": "compact"})
+    producer = Producer({
+        "bootstrap.servers": broker.bootstrap,
+        "linger.ms": 20,
+        "compression.type": compression,
+        "retries": 0,
+    })
+    outcomes: dict[bytes, object] = {}
+
+    def on_delivery(err: object, msg: object) -> None:
+        outcomes[msg.value()] = err
+
+    producer.produce(topic_name, key=b"k", value=b"keyed", partition=0, on_delivery=on_delivery)
+    assert producer.flush(30) == 0
+    # One batch with a keyless record in it: the whole batch is refused, as Kafka does.
+    for value, key in ((b"a", b"k1"), (b"b", None), (b"c", b"k3")):
+        producer.produce(topic_name, key=key, value=value, partition=0, on_delivery=on_delivery)
+    assert producer.flush(30) == 0
+    assert outcomes[b"keyed"] is None
+    for value in (b"a", b"b", b"c"):
+        assert outcomes[value] is not None and outcomes[value].code() == KafkaError.INVALID_RECORD
+    assert [m.value() for m in confluent_consume(broker, topic_name, 1)] == [b"keyed"]
+
+
+def test_keyless_record_errors_name_each_record(broker: BrokerProcess, topic_name: str) -> None:
+    create_topic(broker, topic_name, **{"cleanup.policy": "compact,delete"})
+    batch = encode_batch(
+        [Record(i, 0, None if i in (1, 3) else b"k", b"v") for i in range(4)],
+        compression=CompressionType.GZIP,
+    )
+    request = ProduceRequest(acks=-1, timeout_ms=10_000, topic_data=[
+        ProduceRequest.TopicProduceData(name=topic_name, partition_data=[
+            ProduceRequest.PartitionProduceData(index=0, records=batch)
+        ])
+    ])
+    (partition,) = kafka_call(broker.port, request, 9).responses[0].partition_responses
+    assert partition.error_code == ErrorCode.INVALID_RECORD
+    assert [e.batch_index for e in partition.record_errors] == [1, 3]
+    assert partition.record_errors[0].batch_index_error_message == (
+        f"Compacted topic cannot accept message without key in topic partition {topic_name}-0"
+    )
+    assert partition.error_message.startswith("One or more records have been rejected due to 2")
 
 
 def test_keyed_records_keep_their_partition_and_order_across_32_partitions(

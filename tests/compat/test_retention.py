@@ -45,9 +45,19 @@ def produce_batch(
 ) -> None:
     """One flush: the values arrive in one request, stored together as one chunk."""
     producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 50})
-    for value in values:
-        producer.produce(topic, value, partition=0, timestamp=timestamp_ms)
+    errors: list[object] = []
+
+    def on_delivery(err: object, _msg: object) -> None:
+        if err is not None:
+            errors.append(err)
+
+    for index, value in enumerate(values):
+        producer.produce(
+            topic, value, key=b"%d" % index, partition=0, timestamp=timestamp_ms,
+            on_delivery=on_delivery,
+        )
     assert producer.flush(30) == 0
+    assert errors == []
 
 
 def earliest_offset(broker: BrokerProcess, topic: str) -> int:

@@ -31,13 +31,35 @@ class ValidatedPartition:
     batches: list[tuple[rec.BatchHeader, memoryview]] = field(default_factory=list)
     error_code: int = ErrorCode.NONE
     error_message: str | None = None
-    bad_batch_index: int | None = None
+    record_errors: list[tuple[int, str]] = field(default_factory=list)
+    """(index, message) of what made the partition fail, reported from Produce v8."""
     record_count: int = 0
     byte_count: int = 0
 
 
 def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedPartition:
-    return ValidatedPartition(error_code=code, error_message=message, bad_batch_index=batch_index)
+    record_errors = [] if batch_index is None else [(batch_index, message)]
+    return ValidatedPartition(error_code=code, error_message=message, record_errors=record_errors)
+
+
+def _keyless_records(batch: memoryview, topic: str, partition: int) -> ValidatedPartition | None:
+    """Kafka's rule for compacted topics: every record needs a key (INVALID_RECORD)."""
+    _header, records = rec.decode_batch(batch)
+    problem = (
+        f"Compacted topic cannot accept message without key in topic partition {topic}-{partition}"
+    )
+    errors = [(index, problem) for index, record in enumerate(records) if record.key is None]
+    if not errors:
+        return None
+    shown = ", ".join(f"RecordError(batchIndex={i}, message='{m}')" for i, m in errors[:3])
+    return ValidatedPartition(
+        error_code=ErrorCode.INVALID_RECORD,
+        error_message=(
+            f"One or more records have been rejected due to {len(errors)} record errors in "
+            f"total, and only showing the first three errors at most: [{shown}]"
+        ),
+        record_errors=errors,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +68,7 @@ class _TopicLimits:
 
     max_message_bytes: int
     log_append_time: bool
+    compacted: bool
     timestamp_before_ms: int
     timestamp_after_ms: int
 
@@ -57,6 +80,7 @@ class _TopicLimits:
         return cls(
             max_message_bytes=int(config("max.message.bytes", "1048588")),
             log_append_time=config("message.timestamp.type", "CreateTime") == "LogAppendTime",
+            compacted="compact" in config("cleanup.policy", "delete").split(","),
             timestamp_before_ms=int(config("message.timestamp.before.max.ms", str(2**63 - 1))),
             timestamp_after_ms=int(config("message.timestamp.after.max.ms", str(2**63 - 1))),
         )
@@ -99,7 +123,7 @@ def _timestamp_problem(limits: _TopicLimits, header: rec.BatchHeader, now_ms: in
 
 
 def validate_partition(
-    ctx: RequestContext, topic: TopicMetadata, records: RecordsValue
+    ctx: RequestContext, topic: TopicMetadata, partition: int, records: RecordsValue
 ) -> ValidatedPartition:
     version = ctx.header.api_version
     if isinstance(records, (list, tuple)):  # a request built in process, not decoded
@@ -147,6 +171,13 @@ def validate_partition(
             return _fail(ErrorCode.INVALID_RECORD, "Clients may not write control batches", index)
         if header.record_count <= 0:
             return _fail(ErrorCode.INVALID_RECORD, "Record batch has no records", index)
+        if limits.compacted:
+            try:
+                keyless = _keyless_records(batch, topic.name, partition)
+            except rec.RecordsError as exc:
+                return _fail(exc.error_code, str(exc), index)
+            if keyless is not None:
+                return keyless
         if log_append_time:
             writable = bytearray(batch)
             rec.set_log_append_time(writable, 0, now_ms)
@@ -194,16 +225,16 @@ async def _place_partition(
         return PartitionResponse(
             index=index, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, base_offset=-1
         )
-    validated = validate_partition(ctx, topic, records)
+    validated = validate_partition(ctx, topic, index, records)
     if validated.error_code != ErrorCode.NONE:
         broker.metrics.produce_rejected(name, validated.error_code)
         record_errors = []
-        if validated.bad_batch_index is not None and ctx.header.api_version >= 8:
+        if ctx.header.api_version >= 8:
             record_errors = [
                 ProduceResponse.BatchIndexAndErrorMessage(
-                    batch_index=validated.bad_batch_index,
-                    batch_index_error_message=validated.error_message,
+                    batch_index=batch_index, batch_index_error_message=message
                 )
+                for batch_index, message in validated.record_errors
             ]
         return PartitionResponse(
             index=index,
