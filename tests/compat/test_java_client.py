@@ -8,14 +8,12 @@ assertions are here. scripts/test puts the jars in java/lib (scripts/fetch_java_
 
 from __future__ import annotations
 
-import json
-import subprocess
-import uuid
 from collections import defaultdict
 from typing import Any
 
 import pytest
 
+from tests.support import scenarios
 from tests.support.broker import BrokerProcess
 from tests.support.java import JAVA_DIR, java_command
 
@@ -29,16 +27,7 @@ def java_scenarios(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 def run_scenario(
     command: list[str], broker: BrokerProcess, scenario: str, *args: str
 ) -> dict[str, Any]:
-    topic = f"java-{scenario}-{uuid.uuid4().hex[:8]}"
-    result = subprocess.run(
-        [*command, broker.bootstrap, scenario, topic, *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.splitlines()[-1])
+    return scenarios.run_scenario(command, broker, scenario, "java", *args)
 
 
 def test_java_admin_manages_topics_and_configs(

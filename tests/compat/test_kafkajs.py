@@ -7,16 +7,14 @@ assertions are here. scripts/test installs the client with `npm ci`.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import scenarios
 from tests.support.broker import BrokerProcess
 
 KAFKAJS_DIR = Path(__file__).parent / "kafkajs"
@@ -33,16 +31,8 @@ def node() -> str:
 
 
 def run_scenario(node: str, broker: BrokerProcess, scenario: str) -> dict[str, Any]:
-    topic = f"kafkajs-{scenario}-{uuid.uuid4().hex[:8]}"
-    result = subprocess.run(
-        [node, str(KAFKAJS_DIR / "scenarios.js"), broker.bootstrap, scenario, topic],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.splitlines()[-1])
+    command = [node, str(KAFKAJS_DIR / "scenarios.js")]
+    return scenarios.run_scenario(command, broker, scenario, "kafkajs")
 
 
 def test_kafkajs_admin(node: str, broker: BrokerProcess) -> None:
