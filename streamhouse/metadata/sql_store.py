@@ -565,7 +565,7 @@ class SQLMetadataStore(MetadataStore):
                 start = max(start, high_watermark if first_kept is None else first_kept.base_offset)
             if retain_bytes is not None:
                 start = max(start, await _start_keeping_bytes(
-                    tx, topic_id, partition, log_start, retain_bytes))
+                    tx, topic_id, partition, log_start, high_watermark, retain_bytes))
             return start if start > log_start else None
 
         return await self._read(run)
@@ -918,24 +918,42 @@ async def _first_chunk_reaching(
     return None if row is None else ChunkLocation(*row)
 
 
+_RETENTION_PAGE = 1000
+"""Chunk rows read per query while adding up a partition's newest bytes."""
+
+
 async def _start_keeping_bytes(
-    tx: Transaction, topic_id: uuid.UUID, partition: int, log_start: int, retain_bytes: int
+    tx: Transaction,
+    topic_id: uuid.UUID,
+    partition: int,
+    log_start: int,
+    high_watermark: int,
+    retain_bytes: int,
 ) -> int:
-    """The first offset to keep so that the chunks from there hold >= `retain_bytes` (Kafka's
-    retention.bytes rule: a segment goes only if the rest still holds at least the limit)."""
-    rows = await tx.fetch(
-        "SELECT last_offset, byte_length FROM chunks"
-        " WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 ORDER BY last_offset",
-        topic_id, partition, log_start,
-    )
-    excess = sum(length for _, length in rows) - retain_bytes
-    start = log_start
-    for last_offset, length in rows:
-        if excess < length:
-            break
-        excess -= length
-        start = last_offset + 1
-    return start
+    """The first offset to keep under Kafka's retention.bytes rule: the oldest chunks go as
+    long as the rest still holds at least `retain_bytes`.
+
+    Adds chunk sizes from the newest back, so the rows read are bounded by the limit, not by
+    how much history the partition has.
+    """
+    if retain_bytes <= 0:
+        return high_watermark
+    kept = 0
+    below = high_watermark
+    while True:
+        rows = await tx.fetch(
+            "SELECT base_offset, last_offset, byte_length FROM chunks"
+            " WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND last_offset < $4"
+            " ORDER BY last_offset DESC LIMIT $5",
+            topic_id, partition, log_start, below, _RETENTION_PAGE,
+        )
+        for base_offset, _last_offset, length in rows:
+            kept += length
+            if kept >= retain_bytes:
+                return base_offset
+        if len(rows) < _RETENTION_PAGE:
+            return log_start
+        below = rows[-1][1]
 
 
 async def _commit_segment(

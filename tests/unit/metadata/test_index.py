@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from streamhouse.metadata import sql_store
 from streamhouse.metadata.sql_store import SQLMetadataStore
 from streamhouse.metadata.store import UnknownTopic
 
@@ -158,7 +159,9 @@ async def test_retention_by_time_drops_whole_chunks_oldest_first(store) -> None:
     assert await start(uuid.uuid4(), 0, expire_before_ms=10**12) is None
 
 
-async def test_retention_by_size_keeps_at_least_the_limit(store) -> None:
+@pytest.mark.parametrize("page", [1, 3, 1000])
+async def test_retention_by_size_keeps_at_least_the_limit(store, monkeypatch, page: int) -> None:
+    monkeypatch.setattr(sql_store, "_RETENTION_PAGE", page)  # rows read per query
     topic_id = await _topic_with_chunks(store, [1, 2, 3, 4])  # 100 bytes per chunk
     start = store.retention_start_offset
     assert await start(topic_id, 0, retain_bytes=400) is None
