@@ -220,7 +220,13 @@ class StorageEngine:
         `max_bytes`; see ReadPath.prefetch."""
         await self._reader.prefetch(wanted, max_bytes)
 
-    async def wait_for_data(self, positions: Mapping[PartitionKey, int], timeout_s: float) -> bool:
+    async def wait_for_data(
+        self,
+        positions: Mapping[PartitionKey, int],
+        timeout_s: float,
+        *,
+        read_committed: bool = False,
+    ) -> bool:
         """Wait until some partition's high watermark rises above its position.
 
         A Fetch long-poll passes, per partition, the high watermark its last read
@@ -231,13 +237,20 @@ class StorageEngine:
         min_bytes, is already there.) Woken by this engine's commits; a
         multi-broker deployment also calls `refresh_partition` for the watched
         partitions periodically while it waits.
+
+        With `read_committed` the last stable offset is what must rise: records of an
+        open transaction raise the high watermark but give such a reader nothing, and
+        counting them would return at once, again and again, until the timeout.
         """
         for topic_id, partition in positions:
             await self._views.get(topic_id, partition)
         # From here to the registration in `wait` nothing suspends: no commit slips between.
         for key, position in positions.items():
             view = self._views.cached(key)
-            if view is not None and view.high_watermark > position:
+            if view is None:
+                continue
+            readable = view.last_stable_offset if read_committed else view.high_watermark
+            if readable > position:
                 return True
         if timeout_s <= 0:
             return False

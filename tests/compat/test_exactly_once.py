@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from streamhouse.protocol import messages as m
 from streamhouse.protocol import records as rec
@@ -407,3 +409,48 @@ def test_transaction_apis_at_the_protocol_level(broker: BrokerProcess, topic_nam
     assert kafka_call(broker.port, m.EndTxnRequest(
         transactional_id="raw", producer_id=pid, producer_epoch=epoch, committed=True),
         3).error_code == ErrorCode.PRODUCER_FENCED
+
+
+def _long_polls_started(broker: BrokerProcess) -> float:
+    text = urllib.request.urlopen(broker.http_url + "/metrics", timeout=10).read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "streamhouse_fetch_long_polls":
+            return sum(s.value for s in family.samples if s.name.endswith("_total"))
+    raise AssertionError("no streamhouse_fetch_long_polls_total metric")
+
+
+def test_read_committed_long_poll_waits_for_the_transaction_to_end(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    """Records of an open transaction raise the high watermark but not the last stable
+    offset: a read_committed Fetch then waits (one long poll) instead of re-reading the
+    partition over and over until its max wait, which starved every other request."""
+    create_topic(broker, topic_name)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": topic_name})
+    producer.init_transactions(15)
+    producer.begin_transaction()
+    producer.produce(topic_name, b"pending", key=b"k", partition=0)
+    assert producer.flush(15) == 0
+
+    def fetch() -> m.FetchResponse.PartitionData:
+        request = m.FetchRequest(
+            max_wait_ms=800, min_bytes=1, isolation_level=1, topics=[
+                m.FetchRequest.FetchTopic(topic=topic_name, partitions=[
+                    m.FetchRequest.FetchPartition(partition=0, partition_max_bytes=1 << 20)
+                ])
+            ],
+        )
+        return kafka_call(broker.port, request, 11).responses[0].partitions[0]
+
+    before = _long_polls_started(broker)
+    pending = fetch()
+    assert (pending.high_watermark, pending.last_stable_offset) == (1, 0)
+    assert not pending.records
+    assert _long_polls_started(broker) - before <= 2
+
+    producer.commit_transaction(15)
+    committed = fetch()
+    assert committed.last_stable_offset == committed.high_watermark == 2  # record and marker
+    data = b"".join(committed.records) if isinstance(committed.records, list) else committed.records
+    first = next(batch for _header, batch in rec.iter_batches(memoryview(data)))
+    assert [r.value for r in rec.decode_batch(first)[1]] == [b"pending"]

@@ -204,7 +204,7 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
         }
         ctx.broker.metrics.long_poll_started()
         began = time.monotonic()
-        woken = await engine.wait_for_data(positions, remaining_s)
+        woken = await engine.wait_for_data(positions, remaining_s, read_committed=read_committed)
         ctx.broker.metrics.long_poll_finished(time.monotonic() - began, woken)
         if not woken:
             answers, total, any_error = await _read_all(ctx, wanted, max_bytes, read_committed)
