@@ -1,7 +1,8 @@
 """Apache Kafka Connect 4.3.0 in distributed mode against the broker: the file source and
 sink connectors copy a file through a topic, the worker keeps its state in compacted
 internal topics, a restarted worker resumes from its committed offsets, and two workers
-in one Connect group share the connectors and hand them over when one leaves.
+in one Connect group share the connectors and hand them over when one leaves; with
+exactly-once source support a source's lines and offsets are committed in transactions.
 
 Each worker is a java/ConnectWorker.java process (Connect's runtime without its REST
 server), driven with JSON commands on its standard input; the assertions are here.
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from confluent_kafka import (
@@ -64,8 +65,9 @@ class ConnectWorker:
         prefix: str,
         name: str,
         log_dir: Path,
+        worker_config: tuple[str, ...] = (),
     ) -> None:
-        self.command = [*command, broker.bootstrap, group, prefix, name]
+        self.command = [*command, broker.bootstrap, group, prefix, name, *worker_config]
         self.name = name
         self.log_path = log_dir / f"connect-{name}-{uuid.uuid4().hex[:6]}.log"
         self.proc: subprocess.Popen[str] | None = None
@@ -167,15 +169,24 @@ class ConnectWorker:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
+class StartWorker(Protocol):
+    """What the connect fixture yields: start one worker, with extra KEY=VALUE configs."""
+
+    def __call__(self, group: str, prefix: str, name: str, *worker_config: str) -> ConnectWorker:
+        ...
+
+
 @pytest.fixture
 def connect(
     worker_command: list[str], broker: BrokerProcess, tmp_path: Path
-) -> Iterator[Callable[[str, str, str], ConnectWorker]]:
-    """Start workers with connect(group, topic_prefix, worker_name); all are killed after."""
+) -> Iterator[StartWorker]:
+    """Start workers with connect(group, topic_prefix, worker_name, *KEY=VALUE worker
+    configs); all are killed after."""
     workers: list[ConnectWorker] = []
 
-    def start(group: str, prefix: str, name: str) -> ConnectWorker:
-        worker = ConnectWorker(worker_command, broker, group, prefix, name, tmp_path)
+    def start(group: str, prefix: str, name: str, *worker_config: str) -> ConnectWorker:
+        worker = ConnectWorker(worker_command, broker, group, prefix, name, tmp_path,
+                               worker_config)
         workers.append(worker)
         return worker.start()
 
@@ -277,6 +288,43 @@ def source_config(path: Path, topic: str) -> dict[str, str]:
 
 def sink_config(path: Path, topic: str) -> dict[str, str]:
     return {"connector.class": FILE_SINK, "tasks.max": "1", "file": str(path), "topics": topic}
+
+
+def committed_records(broker: BrokerProcess, topic: str) -> list[tuple[str, str]]:
+    """Every committed (key, value) of the topic, partition by partition, as a
+    read_committed consumer sees them up to each partition's end."""
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": unique("reader"),
+         "enable.auto.commit": False, "isolation.level": "read_committed"}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=15).topics[topic].partitions
+        ends: dict[int, int] = {}
+        for partition in partitions:
+            start, end = consumer.get_watermark_offsets(TopicPartition(topic, partition), 15)
+            if end > start:
+                ends[partition] = end
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        records: dict[int, list[tuple[str, str]]] = {p: [] for p in ends}
+        deadline = time.monotonic() + FLOW_TIMEOUT_S
+
+        def unread() -> list[int]:
+            positions = consumer.position([TopicPartition(topic, p) for p in ends])
+            return [tp.partition for tp in positions if tp.offset < ends[tp.partition]]
+
+        while ends and unread():
+            assert time.monotonic() < deadline, f"read {topic} up to {ends}"
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            key, value, partition = msg.key(), msg.value(), msg.partition()
+            assert partition is not None
+            records[partition].append(
+                (key.decode() if key else "", value.decode() if value else ""))
+        return [record for p in sorted(records) for record in records[p]]
+    finally:
+        consumer.close()
 
 
 def all_running(worker: ConnectWorker, connector: str, on: str) -> bool:
@@ -438,3 +486,37 @@ def test_two_workers_share_connectors_and_take_over_from_one_that_leaves(
     a.stop()
     for name in names:
         assert topic_values(broker, topics[name]) == sent[name]
+
+
+def test_exactly_once_source_commits_each_line_once(
+    broker: BrokerProcess, connect: StartWorker, tmp_path: Path
+) -> None:
+    topic = unique("lines")
+    create_topic(broker, topic)
+    prefix = unique("state")
+    source_file = tmp_path / "input.txt"
+    lines = make_lines(0, 200)
+    append_lines(source_file, lines)
+    source = unique("source")
+
+    def values() -> list[str]:
+        return [value for _, value in committed_records(broker, topic)]
+
+    worker = connect(unique("group"), prefix, "worker-a", "exactly.once.source.support=enabled")
+    worker.put(source, **source_config(source_file, topic),
+               **{"exactly.once.support": "required", "transaction.boundary": "poll"})
+    wait_for(lambda: len(values()) >= len(lines), "the committed lines", worker)
+    wait_for(partial(all_running, worker, source, "worker-a:8083"),
+             f"{source} RUNNING in the status topic", worker)
+    worker.stop()
+
+    assert values() == lines
+    # A transaction ends with a commit marker, which takes an offset of its own.
+    assert holds_records(broker, topic, len(lines) + 1)
+    # The source offsets are written in the same transactions; the file source counts
+    # its position in UTF-16 code units.
+    positions = [json.loads(value)["position"]
+                 for key, value in committed_records(broker, f"{prefix}-offsets")
+                 if json.loads(key)[0] == source]
+    text = source_file.read_text(encoding="utf-8")
+    assert positions and positions[-1] == len(text.encode("utf-16-le")) // 2
