@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +12,12 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from streamhouse.protocol import messages as m
 from streamhouse.protocol import records as rec
 from streamhouse.protocol.errors import ErrorCode
 from tests.support.broker import BrokerProcess
+from tests.support.metrics import counter_total
 from tests.support.ports import free_port
 from tests.support.proxy import CuttingProxy
 from tests.support.raw_client import kafka_call
@@ -411,14 +410,6 @@ def test_transaction_apis_at_the_protocol_level(broker: BrokerProcess, topic_nam
         3).error_code == ErrorCode.PRODUCER_FENCED
 
 
-def _long_polls_started(broker: BrokerProcess) -> float:
-    text = urllib.request.urlopen(broker.http_url + "/metrics", timeout=10).read().decode()
-    for family in text_string_to_metric_families(text):
-        if family.name == "streamhouse_fetch_long_polls":
-            return sum(s.value for s in family.samples if s.name.endswith("_total"))
-    raise AssertionError("no streamhouse_fetch_long_polls_total metric")
-
-
 def test_read_committed_long_poll_waits_for_the_transaction_to_end(
     broker: BrokerProcess, topic_name: str
 ) -> None:
@@ -442,11 +433,11 @@ def test_read_committed_long_poll_waits_for_the_transaction_to_end(
         )
         return kafka_call(broker.port, request, 11).responses[0].partitions[0]
 
-    before = _long_polls_started(broker)
+    before = counter_total(broker, "streamhouse_fetch_long_polls_total")
     pending = fetch()
     assert (pending.high_watermark, pending.last_stable_offset) == (1, 0)
     assert not pending.records
-    assert _long_polls_started(broker) - before <= 2
+    assert counter_total(broker, "streamhouse_fetch_long_polls_total") - before <= 2
 
     producer.commit_transaction(15)
     committed = fetch()

@@ -5,7 +5,6 @@ start."""
 from __future__ import annotations
 
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -18,9 +17,9 @@ from confluent_kafka.admin import (
     ConfigResource,
     NewTopic,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.broker import BrokerProcess
+from tests.support.metrics import counter_total
 
 HOUR_MS = 3_600_000
 
@@ -84,14 +83,6 @@ def values_from_start(broker: BrokerProcess, topic: str, expected: int) -> list[
     return values
 
 
-def offsets_dropped(broker: BrokerProcess) -> float:
-    text = urllib.request.urlopen(broker.http_url + "/metrics", timeout=10).read().decode()
-    for family in text_string_to_metric_families(text):
-        if family.name == "streamhouse_retention_offsets_dropped":
-            return sum(sample.value for sample in family.samples)
-    raise AssertionError("no streamhouse_retention_offsets_dropped_total metric")
-
-
 def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -105,12 +96,13 @@ def test_records_older_than_retention_ms_are_dropped(retention_broker: BrokerPro
     broker = retention_broker
     topic = create_topic(broker, {"retention.ms": str(HOUR_MS)})
     now = int(time.time() * 1000)
-    dropped_before = offsets_dropped(broker)
+    dropped = "streamhouse_retention_offsets_dropped_total"
+    dropped_before = counter_total(broker, dropped)
     produce_batch(broker, topic, [b"old-%d" % i for i in range(5)], now - 2 * HOUR_MS)
     produce_batch(broker, topic, [b"new-%d" % i for i in range(3)], now)
 
     assert wait_for(lambda: earliest_offset(broker, topic) == 5)
-    assert wait_for(lambda: offsets_dropped(broker) >= dropped_before + 5)
+    assert wait_for(lambda: counter_total(broker, dropped) >= dropped_before + 5)
     assert values_from_start(broker, topic, 3) == [b"new-0", b"new-1", b"new-2"]
     # The newer records stay: a later check moves nothing.
     time.sleep(0.6)
