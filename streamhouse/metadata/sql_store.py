@@ -510,11 +510,7 @@ class SQLMetadataStore(MetadataStore):
         answers OFFSET_OUT_OF_RANGE itself when the request exceeded it.
         """
         async def run(tx: Transaction) -> int:
-            row = await tx.fetchrow(
-                "SELECT high_watermark, log_start_offset FROM partitions"
-                " WHERE topic_id = $1 AND partition = $2" + tx.lock_rows,
-                topic_id, partition,
-            )
+            row = await _offset_bounds(tx, topic_id, partition, lock=True)
             if row is None:
                 raise UnknownTopic(f"{topic_id}/{partition}")
             high_watermark, log_start = row
@@ -551,11 +547,7 @@ class SQLMetadataStore(MetadataStore):
         retain_bytes: int | None = None,
     ) -> int | None:
         async def run(tx: Transaction) -> int | None:
-            row = await tx.fetchrow(
-                "SELECT high_watermark, log_start_offset FROM partitions"
-                " WHERE topic_id = $1 AND partition = $2",
-                topic_id, partition,
-            )
+            row = await _offset_bounds(tx, topic_id, partition)
             if row is None:
                 return None
             high_watermark, log_start = row
@@ -904,6 +896,18 @@ async def _apply_config_changes(
                 " DO UPDATE SET value = excluded.value",
                 *key, name, value,
             )
+
+
+async def _offset_bounds(
+    tx: Transaction, topic_id: uuid.UUID, partition: int, *, lock: bool = False
+) -> tuple[int, int] | None:
+    """(high watermark, log start offset) of a partition; `lock` holds its row until commit."""
+    row = await tx.fetchrow(
+        "SELECT high_watermark, log_start_offset FROM partitions"
+        " WHERE topic_id = $1 AND partition = $2" + (tx.lock_rows if lock else ""),
+        topic_id, partition,
+    )
+    return None if row is None else (row[0], row[1])
 
 
 async def _first_chunk_reaching(
