@@ -67,6 +67,13 @@ SETTINGS: list[tuple[str, Any, str]] = [
         "seal (nor later than --seal-ms after the first append), so a steady stream of "
         "requests shares segments [5].",
     ),
+    (
+        "seal_hold_ms",
+        int,
+        "With --seal-when-idle: a segment of 64 KiB or more (a batching producer's) waits "
+        "this long after its first append for more requests instead of being sealed at "
+        "once; 0 turns this off [25].",
+    ),
     ("cache_bytes", int, "Bytes of record data cached for reads [store default]."),
     ("max_request_bytes", int, "Largest request accepted [104857600]."),
     ("idle_timeout_ms", int, "Close connections idle this long [600000]."),

@@ -47,6 +47,9 @@ class ClientSession:
     write_order: TurnLine = field(default_factory=TurnLine)
     """Requests that write (produce, offset commits) take effect in the order they were
     sent: Kafka handles a connection's requests one at a time, and clients rely on it."""
+    produces_in_flight: int = 0
+    """Produce requests received and not answered yet: more than one means a pipelining
+    producer, whose next records are already on their way."""
 
 
 @dataclass(slots=True)

@@ -127,6 +127,7 @@ class Broker:
                 ("seal_ms", settings.seal_ms),
                 ("seal_when_idle", settings.seal_when_idle),
                 ("seal_gap_ms", settings.seal_gap_ms),
+                ("seal_hold_ms", settings.seal_hold_ms),
                 ("cache_bytes", settings.cache_bytes),
             )
             if value is not None

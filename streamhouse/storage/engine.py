@@ -127,12 +127,15 @@ class StorageEngine:
         topic_id: uuid.UUID,
         partition: int,
         batches: Sequence[tuple[BatchHeader, memoryview]],
+        *,
+        more_expected: bool = False,
     ) -> asyncio.Future[AppendResult]:
         """Give validated batches their place in the partition's log; returns a future
         answered once they are committed (or failed), as `append` is.
 
         Places are given in call order per partition, whatever a call has to wait for
-        first (the partition's state, room for another segment)."""
+        first (the partition's state, room for another segment). `more_expected`: the
+        producer has further requests on their way (see StorageSettings.seal_hold_bytes)."""
         if self._closed:
             return _answered(AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR))
         if not batches:
@@ -142,18 +145,21 @@ class StorageEngine:
         if line is None and self._writer.has_room:
             view = self._views.cached(key)
             if view is not None and not view.stale:
-                return self._writer.place(topic_id, partition, batches)
+                return self._writer.place(topic_id, partition, batches, more_expected)
         if line is None:
             line = self._placing[key] = TurnLine()
         try:
             async with line.join():
-                return await self._place_in_turn(key, batches)
+                return await self._place_in_turn(key, batches, more_expected)
         finally:
             if line.empty and self._placing.get(key) is line:
                 del self._placing[key]
 
     async def _place_in_turn(
-        self, key: PartitionKey, batches: Sequence[tuple[BatchHeader, memoryview]]
+        self,
+        key: PartitionKey,
+        batches: Sequence[tuple[BatchHeader, memoryview]],
+        more_expected: bool,
     ) -> asyncio.Future[AppendResult]:
         topic_id, partition = key
         try:
@@ -164,7 +170,7 @@ class StorageEngine:
         if view is None:
             return _answered(AppendResult(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
         await self._writer.wait_for_room()
-        return self._writer.place(topic_id, partition, batches)
+        return self._writer.place(topic_id, partition, batches, more_expected)
 
     def _on_commit(self, segment: SealedSegment, result: SegmentCommitResult) -> None:
         locations = self._reader.admit_committed(segment, result)

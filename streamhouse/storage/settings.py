@@ -27,6 +27,15 @@ class StorageSettings:
     idleness (`seal_ms` still bounds an append's wait). Without it, requests that arrive
     one at a time, each after the previous one's segment was stored, would each pay a
     PUT, fsyncs and a commit of their own."""
+    seal_hold_bytes: int = 64 * 1024
+    """With seal_when_idle: an open segment this large, with records from a producer that
+    has further requests in flight, is not sealed for idleness but `seal_hold_ms` after
+    its first append (or at `seal_bytes`). Such a producer batches for throughput and
+    pipelines; holding its segment a little longer stores several of its requests with
+    one PUT and one commit. Small requests (latency-minded producers) and producers that
+    wait for each answer before sending more are still sealed at once."""
+    seal_hold_ms: float = 25.0
+    """See `seal_hold_bytes`; 0 turns holding off."""
     cache_bytes: int = 128 * MiB
     """Upper bound of record bytes kept in memory for reads (fresh segments and read ranges)."""
     max_uploads_in_flight: int = 4
@@ -70,5 +79,5 @@ def defaults_for(store_url: str) -> StorageSettings:
             cache_bytes=96 * MiB,
         )
     if scheme == "memory":
-        return StorageSettings(seal_bytes=4 * MiB, seal_ms=1.0)
+        return StorageSettings(seal_bytes=4 * MiB, seal_ms=1.0, seal_hold_ms=0.0)
     return StorageSettings()

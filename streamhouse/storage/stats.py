@@ -25,6 +25,8 @@ class SealReason(StrEnum):
     """Its first append is seal_ms old."""
     IDLE = "idle"
     """Group commit: the stores had room, so it was sealed at the end of the loop turn."""
+    HOLD = "hold"
+    """It held seal_hold_bytes, so it waited seal_hold_ms to gather more."""
     FLUSH = "flush"
     """An explicit flush (shutdown, or a caller that needs everything committed)."""
 

@@ -105,6 +105,8 @@ class WritePath:
         """Event-loop time of the open segment's first append."""
         self._last_seal = float("-inf")
         """Event-loop time of the last seal."""
+        self._more_expected = False
+        """A producer appending to the open segment has further requests on the way."""
         self._upload_slots = asyncio.Semaphore(settings.max_uploads_in_flight)
         self._commit_queue: collections.deque[_Sealed] = collections.deque()
         self._committer: asyncio.Task[None] | None = None
@@ -133,13 +135,18 @@ class WritePath:
         topic_id: uuid.UUID,
         partition: int,
         batches: Sequence[tuple[BatchHeader, memoryview]],
+        more_expected: bool = False,
     ) -> asyncio.Future[AppendResult]:
         """Put batches in the open segment; the future is answered once it is committed.
 
-        Batches placed for one partition get offsets in the order they were placed."""
+        Batches placed for one partition get offsets in the order they were placed.
+        `more_expected`: their producer has further requests on the way, so holding the
+        segment open would gather them (see StorageSettings.seal_hold_bytes)."""
         loop = asyncio.get_running_loop()
         if not self._builder:
             self._opened = loop.time()
+            self._more_expected = False
+        self._more_expected |= more_expected
         chunk_index, first = self._builder.add(topic_id, partition, batches)
         future: asyncio.Future[AppendResult] = loop.create_future()
         self._waiters.append(_Waiter(future, chunk_index, first, len(batches)))
@@ -157,24 +164,43 @@ class WritePath:
         seal was less than `seal_gap_ms` ago: then once it is that old (or `seal_ms` after
         the first append, if that comes sooner). A quiet broker answers a lone request at
         the cost of one store round trip, and a steady stream of requests shares one PUT
-        and one commit per `seal_gap_ms` instead of taking one each.
+        and one commit per `seal_gap_ms` instead of taking one each. A segment that holds
+        `seal_hold_bytes` from a producer with more requests on the way waits
+        `seal_hold_ms` after its first append, idle or not.
         """
         if not self._builder:
             return
         settings = self._settings
-        deadline, reason = self._opened + settings.seal_ms / 1000.0, SealReason.AGE
-        if self._idle():
-            after_gap = self._last_seal + settings.seal_gap_ms / 1000.0
-            if after_gap < deadline:
-                deadline, reason = after_gap, SealReason.IDLE
         timer = self._timer
-        if timer is not None:
-            if timer.when() <= deadline:
-                return
-            timer.cancel()
+        if self._held():
+            deadline, reason = self._opened + settings.seal_hold_ms / 1000.0, SealReason.HOLD
+            if timer is not None:
+                if timer.when() == deadline:
+                    return
+                timer.cancel()  # set before the segment grew past seal_hold_bytes
+        else:
+            deadline, reason = self._opened + settings.seal_ms / 1000.0, SealReason.AGE
+            if self._idle():
+                after_gap = self._last_seal + settings.seal_gap_ms / 1000.0
+                if after_gap < deadline:
+                    deadline, reason = after_gap, SealReason.IDLE
+            if timer is not None:
+                if timer.when() <= deadline:
+                    return
+                timer.cancel()
         loop = asyncio.get_running_loop()
         # call_at with a past deadline runs in the next turn, after this turn's appends.
         self._timer = loop.call_at(max(deadline, loop.time()), self.seal, reason)
+
+    def _held(self) -> bool:
+        """The open segment is worth holding for seal_hold_ms (see StorageSettings)."""
+        settings = self._settings
+        return (
+            self._more_expected
+            and settings.seal_when_idle
+            and settings.seal_hold_ms > 0
+            and self._builder.size >= settings.seal_hold_bytes
+        )
 
     def _idle(self) -> bool:
         """Room for another segment in flight, and sealing when idle is allowed."""

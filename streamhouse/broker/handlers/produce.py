@@ -250,7 +250,12 @@ async def _place_partition(
             broker.metrics.produce_rejected(name, error)
             return PartitionResponse(index=index, error_code=error, base_offset=-1)
     assert broker.engine is not None
-    placed = await broker.engine.place(topic.topic_id, index, validated.batches)
+    placed = await broker.engine.place(
+        topic.topic_id,
+        index,
+        validated.batches,
+        more_expected=ctx.session.produces_in_flight > 1,
+    )
     return _answer_when_committed(ctx, name, index, validated, placed)
 
 
@@ -273,6 +278,27 @@ async def _answer_when_committed(
     )
 
 
+async def _place_and_wait(ctx: RequestContext, request: ProduceRequest) -> list[PartitionResponse]:
+    """Every partition's answer, in request order, once its records are committed."""
+    broker = ctx.broker
+    assert broker.topics is not None
+    placed = []
+    # Kafka takes a connection's requests one at a time; here they run concurrently, but
+    # each waits for the one before it to have placed its records before placing its own.
+    async with ctx.session.write_order.join():
+        for topic_data in request.topic_data:
+            topic = broker.topics.cached(topic_data.name) or await broker.topics.get(
+                topic_data.name
+            )
+            for partition in topic_data.partition_data:
+                placed.append(
+                    await _place_partition(
+                        ctx, topic, topic_data.name, partition.index, partition.records
+                    )
+                )
+    return [p if isinstance(p, PartitionResponse) else await p for p in placed]
+
+
 async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
     broker = ctx.broker
     assert broker.topics is not None
@@ -290,21 +316,12 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
             for t in request.topic_data
         ]
         return ProduceResponse(responses=responses)
-    placed = []
-    # Kafka takes a connection's requests one at a time; here they run concurrently, but
-    # each waits for the one before it to have placed its records before placing its own.
-    async with ctx.session.write_order.join():
-        for topic_data in request.topic_data:
-            topic = broker.topics.cached(topic_data.name) or await broker.topics.get(
-                topic_data.name
-            )
-            for partition in topic_data.partition_data:
-                placed.append(
-                    await _place_partition(
-                        ctx, topic, topic_data.name, partition.index, partition.records
-                    )
-                )
-    results = [p if isinstance(p, PartitionResponse) else await p for p in placed]
+    session = ctx.session
+    session.produces_in_flight += 1
+    try:
+        results = await _place_and_wait(ctx, request)
+    finally:
+        session.produces_in_flight -= 1
     if request.acks == 0:
         return None
     responses = []

@@ -124,6 +124,31 @@ async def test_segments_sealed_for_idleness_are_seal_gap_ms_apart(file_metadata)
     await engine.close()
 
 
+async def test_a_pipelining_producers_large_segment_is_held_for_more(file_metadata) -> None:
+    """A segment of seal_hold_bytes whose producer has more requests on the way waits
+    seal_hold_ms for them, idle stores or not; the same bytes from a producer that waits
+    for each answer are sealed at once."""
+    metadata, files = file_metadata
+    settings = StorageSettings(
+        seal_ms=60_000.0, seal_gap_ms=0.0, seal_hold_bytes=64, seal_hold_ms=400.0
+    )
+    engine = StorageEngine(metadata, files, settings, node_id=1)
+    topic_id = (await metadata.create_topic("t", 1, {})).topic_id
+    await engine.partition_state(topic_id, 0)
+    large = [make_batch([b"x" * 100])]
+    async with asyncio.timeout(10):
+        lone = await engine.append(topic_id, 0, large)
+        assert (lone.base_offset, engine.segments_committed) == (0, 1)
+        first = await engine.place(topic_id, 0, large, more_expected=True)
+        await asyncio.sleep(0.2)
+        assert not first.done()
+        second = await engine.place(topic_id, 0, large, more_expected=True)
+        results = await asyncio.gather(first, second)
+    assert [r.base_offset for r in results] == [1, 2]
+    assert engine.segments_committed == 2
+    await engine.close()
+
+
 async def test_appends_to_a_partition_take_offsets_in_the_order_they_were_made(engine) -> None:
     """The first appends find the partition's state unloaded and wait for the metadata
     store; later ones, made once it is loaded, must still not overtake them."""
