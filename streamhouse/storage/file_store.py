@@ -3,8 +3,10 @@
 A key "ab/seg-42" is the file ROOT/ab/seg-42. A put writes a temp file under
 ROOT/.streamhouse-tmp/, fsyncs it, renames it over the final path and fsyncs
 the final directory, so after a crash a key holds either the old object or the
-whole new one, never a prefix. Directories are created one level at a time with
-their parent fsynced, so a directory entry that a put relied on is durable too.
+whole new one, never a prefix. A put of a new key (a segment's) skips the temp file:
+it creates the final file, fsyncs it and its directory. Directories are created one
+level at a time with their parent fsynced, so a directory entry that a put relied on
+is durable too.
 Temp files left by a crash are never listed and `cleanup_temp()` removes them.
 
 Blocking file I/O runs in worker threads; reads use os.pread on file descriptors
@@ -86,6 +88,8 @@ class FileObjectStore(ObjectStore):
         self._max_open_files = max_open_files
         self._open_files: OrderedDict[str, _OpenFile] = OrderedDict()
         self._known_dirs: set[Path] = set()
+        self._dir_fds: dict[Path, int] = {}
+        """Directories of puts, kept open to fsync them without an open and a close."""
         self._recent_puts: OrderedDict[str, None] = OrderedDict()
         """Keys of the latest puts, whose files are cheap to open on the event loop."""
         self._loop_reads = _NOWAIT is not None
@@ -127,9 +131,45 @@ class FileObjectStore(ObjectStore):
         try:
             self._write_and_rename(path, parts)
         except FileNotFoundError:
-            # A directory we remembered was removed behind our back: forget and recreate.
-            self._known_dirs.clear()
+            self._forget_dirs()
             self._write_and_rename(path, parts)
+
+    def _forget_dirs(self) -> None:
+        """A directory we remembered was removed behind our back: recreate what we need."""
+        self._known_dirs.clear()
+        dir_fds, self._dir_fds = self._dir_fds, {}
+        for fd in dir_fds.values():
+            os.close(fd)
+
+    def _fsync_dir(self, directory: Path) -> None:
+        fd = self._dir_fds.get(directory)
+        if fd is None:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            if self._dir_fds.setdefault(directory, fd) != fd:  # another thread was first
+                os.close(fd)
+                fd = self._dir_fds[directory]
+        os.fsync(fd)
+
+    def _create_sync(self, path: Path, parts: Sequence[Buffer]) -> None:
+        try:
+            self._write_new(path, parts)
+        except FileNotFoundError:
+            self._forget_dirs()
+            self._write_new(path, parts)
+
+    def _write_new(self, path: Path, parts: Sequence[Buffer]) -> None:
+        self._ensure_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                _write_all(fd, parts)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self._fsync_dir(path.parent)
 
     def _write_and_rename(self, path: Path, parts: Sequence[Buffer]) -> None:
         self._ensure_dir(self._temp_dir)
@@ -146,14 +186,14 @@ class FileObjectStore(ObjectStore):
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        _fsync_dir(path.parent)
+        self._fsync_dir(path.parent)
 
     def _delete_sync(self, path: Path) -> None:
         try:
             path.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(path.parent)
+        self._fsync_dir(path.parent)
 
     def _list_sync(self, prefix: str) -> list[ObjectInfo]:
         # Walk only the directory the prefix pins down: "ab/cd/x" starts at ROOT/ab/cd.
@@ -256,9 +296,17 @@ class FileObjectStore(ObjectStore):
         await self.put_parts(key, (data,))
 
     async def put_parts(self, key: str, parts: Sequence[Buffer]) -> None:
+        await self._put(self._put_sync, key, parts)
+
+    async def put_new_parts(self, key: str, parts: Sequence[Buffer]) -> None:
+        await self._put(self._create_sync, key, parts)
+
+    async def _put(
+        self, write: Callable[[Path, Sequence[Buffer]], None], key: str, parts: Sequence[Buffer]
+    ) -> None:
         path = self._path(key)
         try:
-            await self._run(self._put_sync, path, parts)
+            await self._run(write, path, parts)
             self._recent_puts[key] = None
             if len(self._recent_puts) > RECENT_PUTS:
                 self._recent_puts.popitem(last=False)
@@ -323,6 +371,7 @@ class FileObjectStore(ObjectStore):
             self._evict(key)
         workers, self._workers = self._workers, WorkerThreads(IO_THREADS, "file-store")
         workers.shutdown()
+        self._forget_dirs()
 
 
 def _write_all(fd: int, parts: Sequence[Buffer]) -> None:

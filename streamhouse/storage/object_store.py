@@ -48,6 +48,13 @@ class ObjectStore(abc.ABC):
         avoid the copy)."""
         await self.put(key, parts[0] if len(parts) == 1 else b"".join(parts))
 
+    async def put_new_parts(self, key: str, parts: Sequence[Buffer]) -> None:
+        """put_parts() under a key never used before, as every segment's is. Durable as
+        put() once it returns, but a crash before then may leave part of the object
+        under the key: an object nobody committed, garbage to collect like any other.
+        Stores where that is cheaper than all-or-nothing (files) override this."""
+        await self.put_parts(key, parts)
+
     @abc.abstractmethod
     async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray:
         """Bytes [start, start+length) of the object (a bytearray saves the read path a

@@ -259,7 +259,7 @@ class WritePath:
         try:
             async with self._upload_slots:
                 began = time.monotonic()
-                await self._objects.put_parts(sealed.segment.object_key, sealed.segment.parts)
+                await self._objects.put_new_parts(sealed.segment.object_key, sealed.segment.parts)
             self._observer.object_put(time.monotonic() - began, size, False)
             sealed.uploaded.set_result(None)
         except Exception as exc:

@@ -150,10 +150,11 @@ async def test_put_accepts_bytearray_and_memoryview(store: ObjectStore) -> None:
     assert await store.get_range("mv", 0, 100) == b"payload"
 
 
-async def test_put_parts_stores_the_concatenation(store: ObjectStore) -> None:
+@pytest.mark.parametrize("method", ["put_parts", "put_new_parts"])
+async def test_put_parts_stores_the_concatenation(store: ObjectStore, method: str) -> None:
     """The write path hands a segment over as several buffers; the object is their sum."""
     parts = [bytes([i % 256]) * (i * 37 % 300) for i in range(700)]  # empty ones, > one writev
-    await store.put_parts("segs/parts", [memoryview(bytearray(p)) for p in parts])
+    await getattr(store, method)("segs/parts", [memoryview(bytearray(p)) for p in parts])
     whole = b"".join(parts)
     assert await store.get_range("segs/parts", 0, len(whole) + 10) == whole
 
@@ -330,6 +331,23 @@ async def test_file_put_recreates_directories_removed_behind_its_back(tmp_path: 
     shutil.rmtree(tmp_path / "root")
     await store.put("dir/b", b"2")
     assert await keys_of(store) == ["dir/b"]
+
+
+async def test_file_put_new_never_replaces_an_object(tmp_path: Path) -> None:
+    """A new key is created in place (no temp file); a key already taken is refused and
+    keeps its object, and directories removed behind the store's back come back."""
+    store = FileObjectStore(tmp_path / "root")
+    await store.put_new_parts("dir/a", [b"first ", b"object"])
+    assert not (tmp_path / "root" / TEMP_DIR).exists()
+    with pytest.raises(ObjectStoreError):
+        await store.put_new_parts("dir/a", [b"second"])
+    assert await store.get_range("dir/a", 0, 100) == b"first object"
+    shutil.rmtree(tmp_path / "root")
+    await store.put_new_parts("dir/b", [b"2"])
+    assert await keys_of(store) == ["dir/b"]
+    before = len(os.listdir("/proc/self/fd"))
+    await store.close()
+    assert len(os.listdir("/proc/self/fd")) < before  # the directory it fsynced is closed
 
 
 async def test_file_ping_creates_a_missing_root_but_fails_on_a_file(tmp_path: Path) -> None:
