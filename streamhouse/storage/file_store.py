@@ -90,6 +90,7 @@ class FileObjectStore(ObjectStore):
         self._known_dirs: set[Path] = set()
         self._dir_fds: dict[Path, int] = {}
         """Directories of puts, kept open to fsync them without an open and a close."""
+        self._retired_dir_fds: list[int] = []
         self._recent_puts: OrderedDict[str, None] = OrderedDict()
         """Keys of the latest puts, whose files are cheap to open on the event loop."""
         self._loop_reads = _NOWAIT is not None
@@ -128,17 +129,34 @@ class FileObjectStore(ObjectStore):
     # -- blocking work, run in threads ---------------------------------------------------------
 
     def _put_sync(self, path: Path, parts: Sequence[Buffer]) -> None:
+        self._recreating_dirs(self._write_and_rename, path, parts)
+
+    def _create_sync(self, path: Path, parts: Sequence[Buffer]) -> None:
+        self._recreating_dirs(self._write_new, path, parts)
+
+    def _recreating_dirs(
+        self,
+        write: Callable[[Path, Sequence[Buffer]], None],
+        path: Path,
+        parts: Sequence[Buffer],
+    ) -> None:
         try:
-            self._write_and_rename(path, parts)
+            write(path, parts)
         except FileNotFoundError:
+            # A directory we remembered was removed behind our back: forget and recreate.
             self._forget_dirs()
-            self._write_and_rename(path, parts)
+            write(path, parts)
 
     def _forget_dirs(self) -> None:
-        """A directory we remembered was removed behind our back: recreate what we need."""
         self._known_dirs.clear()
-        dir_fds, self._dir_fds = self._dir_fds, {}
-        for fd in dir_fds.values():
+        # Closed only by close(): another thread's put may be fsyncing one right now.
+        retired, self._dir_fds = self._dir_fds, {}
+        self._retired_dir_fds.extend(retired.values())
+
+    def _close_dirs(self) -> None:
+        self._forget_dirs()
+        retired, self._retired_dir_fds = self._retired_dir_fds, []
+        for fd in retired:
             os.close(fd)
 
     def _fsync_dir(self, directory: Path) -> None:
@@ -150,38 +168,17 @@ class FileObjectStore(ObjectStore):
                 fd = self._dir_fds[directory]
         os.fsync(fd)
 
-    def _create_sync(self, path: Path, parts: Sequence[Buffer]) -> None:
-        try:
-            self._write_new(path, parts)
-        except FileNotFoundError:
-            self._forget_dirs()
-            self._write_new(path, parts)
-
     def _write_new(self, path: Path, parts: Sequence[Buffer]) -> None:
         self._ensure_dir(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        try:
-            try:
-                _write_all(fd, parts)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        _create_file(path, parts)
         self._fsync_dir(path.parent)
 
     def _write_and_rename(self, path: Path, parts: Sequence[Buffer]) -> None:
         self._ensure_dir(self._temp_dir)
         self._ensure_dir(path.parent)
         temp = self._temp_dir / f"{uuid.uuid4().hex}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        _create_file(temp, parts)
         try:
-            try:
-                _write_all(fd, parts)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             os.replace(temp, path)
         except BaseException:
             temp.unlink(missing_ok=True)
@@ -371,7 +368,22 @@ class FileObjectStore(ObjectStore):
             self._evict(key)
         workers, self._workers = self._workers, WorkerThreads(IO_THREADS, "file-store")
         workers.shutdown()
-        self._forget_dirs()
+        self._close_dirs()
+
+
+def _create_file(path: Path, parts: Sequence[Buffer]) -> None:
+    """Create `path`, which must not exist yet, holding `parts`, fsynced; a failure after
+    creating it removes it again."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            _write_all(fd, parts)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _write_all(fd: int, parts: Sequence[Buffer]) -> None:
