@@ -1,0 +1,146 @@
+"""Broker CPU per produce request, by request size: what a request and a segment cost.
+
+Starts a broker process (default settings, plus any --broker-arg), then for each size
+sends produce requests of one batch of that many 100-byte records over one raw socket,
+`--window` in flight and one every `--pace-ms`, as a pipelining client does, and reads the
+broker's CPU (all threads, and the event-loop thread alone) from /proc around them.
+Linux only. Usage:
+
+    python scripts/bench_produce_cost.py [--records 18 1800] [--requests 800]
+        [--window 4] [--pace-ms 6.5] [--broker-arg=--seal-hold-ms=0 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import struct
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from streamhouse.protocol.codec import encode_request  # noqa: E402
+from streamhouse.protocol.messages import ProduceRequest  # noqa: E402
+from streamhouse.protocol.records import Record, encode_batch  # noqa: E402
+from tests.support.broker import BrokerProcess  # noqa: E402
+
+RECORD_BYTES = 100
+PRODUCE_VERSION = 9
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    records: int
+    requests_per_s: float
+    cpu_us: float
+    """Broker CPU per request, all threads."""
+    loop_cpu_us: float
+    """Of which the event-loop (main) thread's."""
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User+system CPU of each thread of `pid`, by thread id."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        found[tid] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def produce_frame(topic: str, records: int) -> bytes:
+    now = int(time.time() * 1000)
+    batch = encode_batch(
+        [
+            Record(offset=i, timestamp=now, key=None, value=os.urandom(RECORD_BYTES), headers=[])
+            for i in range(records)
+        ]
+    )
+    request = ProduceRequest(
+        acks=-1,
+        timeout_ms=30_000,
+        topic_data=[
+            ProduceRequest.TopicProduceData(
+                name=topic,
+                partition_data=[ProduceRequest.PartitionProduceData(index=0, records=batch)],
+            )
+        ],
+    )
+    return encode_request(request, PRODUCE_VERSION, 1, "bench-produce-cost")
+
+
+def measure(broker: BrokerProcess, records: int, args: argparse.Namespace) -> Cost:
+    assert broker.proc is not None
+    pid = broker.proc.pid
+    topic = f"cost-{records}-{time.monotonic_ns()}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=1)])[topic].result(30)
+    frame = produce_frame(topic, records)
+    with socket.create_connection(("127.0.0.1", broker.port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        responses = sock.makefile("rb")
+        before, began = thread_cpu_seconds(pid), time.perf_counter()
+        sent = answered = 0
+        next_send = began
+        while answered < args.requests:
+            while (
+                sent < args.requests
+                and sent - answered < args.window
+                and time.perf_counter() >= next_send
+            ):
+                sock.sendall(frame)
+                sent += 1
+                next_send += args.pace_ms / 1000.0
+            if sent == answered:
+                time.sleep(max(0.0, next_send - time.perf_counter()))
+                continue
+            (size,) = struct.unpack(">i", responses.read(4))
+            responses.read(size)
+            answered += 1
+        elapsed, after = time.perf_counter() - began, thread_cpu_seconds(pid)
+    total = sum(after[tid] - before.get(tid, 0.0) for tid in after)
+    loop = after[str(pid)] - before[str(pid)]
+    return Cost(
+        records=records,
+        requests_per_s=args.requests / elapsed,
+        cpu_us=1e6 * total / args.requests,
+        loop_cpu_us=1e6 * loop / args.requests,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, nargs="+", default=[18, 1800])
+    parser.add_argument("--requests", type=int, default=800)
+    parser.add_argument("--window", type=int, default=4, help="requests in flight at most")
+    parser.add_argument("--pace-ms", type=float, default=6.5, help="one request per this")
+    parser.add_argument("--broker-arg", action="append", default=[], help="passed on")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        broker = BrokerProcess(Path(work), *args.broker_arg).start()
+        try:
+            print("records/request  requests/s  broker CPU us/request  of which event loop")
+            for records in args.records:
+                cost = measure(broker, records, args)
+                print(
+                    f"{cost.records:15d}  {cost.requests_per_s:10.0f}  {cost.cpu_us:21.0f}"
+                    f"  {cost.loop_cpu_us:19.0f}"
+                )
+        finally:
+            broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
