@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.procstat import cpu_seconds, thread_cpu_seconds  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from streamhouse.protocol.codec import encode_request  # noqa: E402
@@ -43,20 +44,6 @@ class Cost:
     """Broker CPU per request, all threads."""
     loop_cpu_us: float
     """Of which the event-loop (main) thread's."""
-
-
-def thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """User+system CPU of each thread of `pid`, by thread id."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue  # the thread ended meanwhile
-        found[tid] = (int(fields[11]) + int(fields[12])) / ticks
-    return found
 
 
 def produce_frame(topic: str, records: int) -> bytes:
@@ -90,7 +77,11 @@ def measure(broker: BrokerProcess, records: int, args: argparse.Namespace) -> Co
     with socket.create_connection(("127.0.0.1", broker.port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         responses = sock.makefile("rb")
-        before, began = thread_cpu_seconds(pid), time.perf_counter()
+        began, total_before, loop_before = (
+            time.perf_counter(),
+            cpu_seconds(pid),
+            thread_cpu_seconds(pid, pid),
+        )
         sent = answered = 0
         next_send = began
         while answered < args.requests:
@@ -108,9 +99,9 @@ def measure(broker: BrokerProcess, records: int, args: argparse.Namespace) -> Co
             (size,) = struct.unpack(">i", responses.read(4))
             responses.read(size)
             answered += 1
-        elapsed, after = time.perf_counter() - began, thread_cpu_seconds(pid)
-    total = sum(after[tid] - before.get(tid, 0.0) for tid in after)
-    loop = after[str(pid)] - before[str(pid)]
+        elapsed = time.perf_counter() - began
+        total = cpu_seconds(pid) - total_before
+        loop = thread_cpu_seconds(pid, pid) - loop_before
     return Cost(
         records=records,
         requests_per_s=args.requests / elapsed,

@@ -9,7 +9,16 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of the process (all its threads) so far."""
-    with open(f"/proc/{pid}/stat") as fh:
+    return _stat_cpu_seconds(f"/proc/{pid}/stat")
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """User + system CPU of one thread of the process so far (the main thread's id is pid)."""
+    return _stat_cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
+
+
+def _stat_cpu_seconds(path: str) -> float:
+    with open(path) as fh:
         # The command name may contain spaces: fields start after the last ')'.
         fields = fh.read().rsplit(")", 1)[1].split()
     utime, stime = int(fields[11]), int(fields[12])
