@@ -175,7 +175,7 @@ class WritePath:
         if self._held():
             deadline, reason = self._opened + settings.seal_hold_ms / 1000.0, SealReason.HOLD
             if timer is not None:
-                if timer.when() == deadline:
+                if timer.when() >= deadline:
                     return
                 timer.cancel()  # set before the segment grew past seal_hold_bytes
         else:

@@ -300,8 +300,6 @@ async def _place_and_wait(ctx: RequestContext, request: ProduceRequest) -> list[
 
 
 async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
-    broker = ctx.broker
-    assert broker.topics is not None
     if request.acks not in (0, 1, -1):
         responses = [
             ProduceResponse.TopicProduceResponse(
