@@ -138,6 +138,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.pending: collections.deque[_Pending] = collections.deque()
         self.tasks: set[asyncio.Task[None]] = set()
         self.paused = False
+        self.draining = False
+        """The broker is shutting down: no further requests are read."""
         self.writer: ResponseWriter | None = None
         self.in_flight_bytes = 0
         self.closed = False
@@ -207,11 +209,19 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 self.transport.pause_reading()
         elif (
             self.paused
+            and not self.draining
             and len(self.pending) < MAX_IN_FLIGHT // 2
             and self.in_flight_bytes < MAX_IN_FLIGHT_BYTES // 2
         ):
             self.paused = False
             self.transport.resume_reading()
+
+    def stop_reading(self) -> None:
+        """Read no further requests (shutdown); those already read are still answered."""
+        self.draining = True
+        if self.transport is not None and not self.closed and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
 
     # -- requests ----------------------------------------------------------------------
     def _dispatch(self, frame: memoryview) -> None:

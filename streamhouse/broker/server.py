@@ -186,9 +186,7 @@ class Broker:
         self.ready = False
         if self._server is not None:
             self._server.close()
-        pending = [t for c in self.connections for t in c.tasks]
-        if pending:
-            await asyncio.wait(pending, timeout=10)
+        await self._answer_in_flight(timeout_s=10.0)
         for task in self._background:
             task.cancel()
         from streamhouse.broker.components import stop_components
@@ -212,6 +210,26 @@ class Broker:
         if self._lock is not None:
             self._lock.release()
         log.info("broker stopped node_id=%s", self.node_id)
+
+    async def _answer_in_flight(self, timeout_s: float) -> None:
+        """Read no further requests, and answer those already read: a produce among them
+        may wait for a seal that is far off (seal age, hold), so the open segment is
+        sealed and committed now, and again for appends placed while that ran."""
+        for conn in self.connections:
+            conn.stop_reading()
+        pending = {t for c in self.connections for t in c.tasks}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while pending and loop.time() < deadline:
+            if self.engine is not None:
+                await self.engine.flush()
+            _done, pending = await asyncio.wait(
+                pending, timeout=min(0.05, max(0.0, deadline - loop.time()))
+            )
+        if pending:
+            log.warning(
+                "shutting down with %d requests unanswered after %.0f s", len(pending), timeout_s
+            )
 
     async def _register(self) -> None:
         assert self.metadata is not None
@@ -326,7 +344,6 @@ class Broker:
 
     def is_serving(self) -> bool:
         return self._server is not None and self._server.is_serving()
-
 
 
 def _redact(url: str) -> str:

@@ -195,6 +195,31 @@ def test_seal_gap_spaces_the_segments_of_requests_sent_one_at_a_time(tmp_path: P
     assert quiet < behind
 
 
+def test_sigterm_answers_a_produce_waiting_for_its_seal(tmp_path: Path, topic_name: str) -> None:
+    """Shutdown seals the open segment before it waits for requests in flight, so a
+    producer waiting for a seal a minute away gets its answer rather than a closed
+    connection (after which it would send the stored record again)."""
+    broker = BrokerProcess(tmp_path / "data", "--seal-when-idle", "false", "--seal-ms", "60000")
+    broker.start()
+    try:
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+        delivered: list[int] = []
+        producer.produce(
+            topic_name, b"sealed at shutdown", on_delivery=lambda e, m: delivered.append(m.offset())
+        )
+        assert producer.flush(2) == 1
+        assert broker.stop() == 0
+        assert producer.flush(10) == 0
+        assert delivered == [0]
+        broker.start()
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g"})
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=10)
+        consumer.close()
+        assert (low, high) == (0, 1)
+    finally:
+        broker.kill()
+
+
 def test_bad_boolean_setting_is_refused_with_its_name(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "streamhouse.broker", "--data-dir", str(tmp_path),
