@@ -74,6 +74,13 @@ SETTINGS: list[tuple[str, Any, str]] = [
         "this long after its first append for more requests instead of being sealed at "
         "once; 0 turns this off [25].",
     ),
+    (
+        "seal_ready_bytes",
+        int,
+        "A segment this large from producers that send one request at a time is sealed "
+        "at once whenever no segment is being stored, whatever --seal-ms and "
+        "--seal-gap-ms say; 0 turns this off [524288 for S3, 0 for files].",
+    ),
     ("cache_bytes", int, "Bytes of record data cached for reads [store default]."),
     ("max_request_bytes", int, "Largest request accepted [104857600]."),
     ("idle_timeout_ms", int, "Close connections idle this long [600000]."),

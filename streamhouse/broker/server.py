@@ -128,6 +128,7 @@ class Broker:
                 ("seal_when_idle", settings.seal_when_idle),
                 ("seal_gap_ms", settings.seal_gap_ms),
                 ("seal_hold_ms", settings.seal_hold_ms),
+                ("seal_ready_bytes", settings.seal_ready_bytes),
                 ("cache_bytes", settings.cache_bytes),
             )
             if value is not None

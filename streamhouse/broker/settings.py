@@ -41,6 +41,7 @@ class BrokerSettings:
     seal_when_idle: bool | None = None
     seal_gap_ms: int | None = None
     seal_hold_ms: int | None = None
+    seal_ready_bytes: int | None = None
     cache_bytes: int | None = None
     max_request_bytes: int = 100 * MiB
     idle_timeout_ms: int = 600_000

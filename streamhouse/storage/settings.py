@@ -36,6 +36,14 @@ class StorageSettings:
     wait for each answer before sending more are still sealed at once."""
     seal_hold_ms: float = 25.0
     """See `seal_hold_bytes`; 0 turns holding off."""
+    seal_ready_bytes: int = 0
+    """An open segment this large, whose producers wait for each answer before sending
+    more (none has another request in flight), is sealed at once while the stores are idle
+    (fewer than `seal_at_once_below` segments in flight), without waiting for `seal_ms` or
+    `seal_gap_ms`: waiting would not spread the cost of its PUT over many more bytes, only
+    hold such a producer to one request per `seal_ms`. Pipelining producers keep filling
+    segments up to `seal_ms` or `seal_bytes`. 0 (the default for the file store, which
+    seals at once when idle anyway) turns this off."""
     cache_bytes: int = 128 * MiB
     """Upper bound of record bytes kept in memory for reads (fresh segments and read ranges)."""
     max_uploads_in_flight: int = 4
@@ -62,7 +70,10 @@ def defaults_for(store_url: str) -> StorageSettings:
     An S3 PUT costs tens of milliseconds and is billed per request, so a
     segment is sealed after 200 ms or 8 MiB: at most ~5 PUTs/s per idle-ish
     broker, 8 MiB objects at full speed, and 8 uploads in flight hide PUT
-    latency at high rates while commits stay in seal order.
+    latency at high rates while commits stay in seal order. A segment of 512 KiB
+    from a producer that sends one request at a time is sealed as soon as nothing
+    is in flight, so that producer is not held to five requests a second; PUTs
+    stay at most one per 512 KiB stored.
 
     Memory: what is sealed but not committed (max_sealed_pending x seal_bytes)
     plus the cache bound the broker's record bytes; both stay near 100 MiB so a
@@ -74,6 +85,7 @@ def defaults_for(store_url: str) -> StorageSettings:
             seal_bytes=8 * MiB,
             seal_ms=200.0,
             seal_when_idle=False,
+            seal_ready_bytes=512 * 1024,
             max_uploads_in_flight=8,
             max_sealed_pending=12,
             cache_bytes=96 * MiB,

@@ -27,6 +27,8 @@ class SealReason(StrEnum):
     """Group commit: the stores had room, so it was sealed at the end of the loop turn."""
     HOLD = "hold"
     """It held seal_hold_bytes, so it waited seal_hold_ms to gather more."""
+    READY = "ready"
+    """It held seal_ready_bytes while the stores were idle, so it was sealed at once."""
     FLUSH = "flush"
     """An explicit flush (shutdown, or a caller that needs everything committed)."""
 

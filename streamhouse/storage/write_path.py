@@ -166,13 +166,22 @@ class WritePath:
         the cost of one store round trip, and a steady stream of requests shares one PUT
         and one commit per `seal_gap_ms` instead of taking one each. A segment that holds
         `seal_hold_bytes` from a producer with more requests on the way waits
-        `seal_hold_ms` after its first append, idle or not.
+        `seal_hold_ms` after its first append, idle or not. A segment of
+        `seal_ready_bytes` from producers that wait for each answer is sealed at once
+        whenever the stores are idle.
         """
         if not self._builder:
             return
         settings = self._settings
         timer = self._timer
-        if self._held():
+        loop = asyncio.get_running_loop()
+        if self._ready():
+            deadline, reason = loop.time(), SealReason.READY
+            if timer is not None:
+                if timer.when() <= deadline:
+                    return
+                timer.cancel()
+        elif self._held():
             deadline, reason = self._opened + settings.seal_hold_ms / 1000.0, SealReason.HOLD
             if timer is not None:
                 if timer.when() >= deadline:
@@ -188,9 +197,17 @@ class WritePath:
                 if timer.when() <= deadline:
                     return
                 timer.cancel()
-        loop = asyncio.get_running_loop()
         # call_at with a past deadline runs in the next turn, after this turn's appends.
         self._timer = loop.call_at(max(deadline, loop.time()), self.seal, reason)
+
+    def _ready(self) -> bool:
+        """The open segment is worth a PUT of its own now (see StorageSettings)."""
+        ready_bytes = self._settings.seal_ready_bytes
+        return (
+            0 < ready_bytes <= self._builder.size
+            and not self._more_expected
+            and self._stores_idle()
+        )
 
     def _held(self) -> bool:
         """The open segment is worth holding for seal_hold_ms (see StorageSettings)."""
@@ -204,8 +221,9 @@ class WritePath:
 
     def _idle(self) -> bool:
         """Room for another segment in flight, and sealing when idle is allowed."""
-        if not self._settings.seal_when_idle:
-            return False
+        return self._settings.seal_when_idle and self._stores_idle()
+
+    def _stores_idle(self) -> bool:
         return self._unanswered < self._settings.seal_at_once_below
 
     @property

@@ -195,6 +195,25 @@ def test_seal_gap_spaces_the_segments_of_requests_sent_one_at_a_time(tmp_path: P
     assert quiet < behind
 
 
+def test_a_large_request_is_stored_at_once_where_small_ones_wait_for_the_seal_age(
+    tmp_path: Path,
+) -> None:
+    """With sealing when idle off (the S3 behaviour) a small request waits for the seal age,
+    but one of --seal-ready-bytes is stored as soon as nothing else is being stored, so a
+    producer sending one large request at a time is not held to one per seal age."""
+    broker = BrokerProcess(
+        tmp_path / "data",
+        "--seal-when-idle", "false", "--seal-ms", "60000", "--seal-ready-bytes", "100000",
+    )
+    with broker:
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+        producer.produce("ready", b"L" * 200_000)  # creates the topic, then is stored at once
+        assert producer.flush(30) == 0
+        producer.produce("ready", b"small")
+        assert producer.flush(2) == 1  # still waiting for the seal age
+        producer.purge(in_flight=True)
+
+
 def test_sigterm_answers_a_produce_waiting_for_its_seal(tmp_path: Path, topic_name: str) -> None:
     """Shutdown seals the open segment before it waits for requests in flight, so a
     producer waiting for a seal a minute away gets its answer rather than a closed

@@ -45,6 +45,10 @@ async def test_each_seal_reason_is_reported_with_the_segment_size(file_metadata)
         (StorageSettings(seal_bytes=1, seal_when_idle=False), SealReason.SIZE),
         (StorageSettings(seal_ms=1.0, seal_when_idle=False), SealReason.AGE),
         (StorageSettings(seal_ms=60_000.0), SealReason.IDLE),
+        (
+            StorageSettings(seal_ms=60_000.0, seal_when_idle=False, seal_ready_bytes=1),
+            SealReason.READY,
+        ),
     ]
     for settings, reason in cases:
         recorder = Recorder()

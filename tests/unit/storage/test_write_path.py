@@ -149,6 +149,48 @@ async def test_a_pipelining_producers_large_segment_is_held_for_more(file_metada
     await engine.close()
 
 
+async def test_a_segment_of_seal_ready_bytes_is_sealed_at_once_while_the_stores_are_idle(
+    file_metadata,
+) -> None:
+    """Without seal_when_idle (the S3 defaults), a small segment waits seal_ms for company,
+    but one of seal_ready_bytes is stored at once: a producer that sends one large request
+    at a time is not held to one request per seal_ms. While a segment is in flight, even a
+    ready one waits its turn and gathers what comes meanwhile; and a pipelining producer's
+    segment keeps gathering its requests."""
+    metadata, files = file_metadata
+    settings = StorageSettings(
+        seal_ms=60_000.0, seal_when_idle=False, seal_ready_bytes=256, seal_bytes=1 << 30
+    )
+    engine = StorageEngine(metadata, files, settings, node_id=1)
+    topic_id = (await metadata.create_topic("t", 1, {})).topic_id
+    await engine.partition_state(topic_id, 0)
+    async with asyncio.timeout(10):
+        small = asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"small"])]))
+        await asyncio.sleep(0.2)
+        assert not small.done()
+        large = await engine.append(topic_id, 0, [make_batch([b"L" * 300])])
+        assert [small.result().base_offset, large.base_offset] == [0, 1]
+        assert engine.segments_committed == 1
+        in_flight = asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"A" * 300])]))
+        while engine.stats().segments_in_flight == 0:
+            await asyncio.sleep(0)
+        waiting = asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([b"B" * 300])]))
+        also_waiting = asyncio.ensure_future(
+            engine.append(topic_id, 0, [make_batch([b"C" * 300])])
+        )
+        results = await asyncio.gather(in_flight, waiting, also_waiting)
+        assert [r.base_offset for r in results] == [2, 3, 4]
+        assert engine.segments_committed == 3
+        pipelined = await engine.place(
+            topic_id, 0, [make_batch([b"P" * 300])], more_expected=True
+        )
+        await asyncio.sleep(0.2)
+        assert not pipelined.done()  # its producer's next requests may join it
+        await engine.flush()
+        assert (pipelined.result().base_offset, engine.segments_committed) == (5, 4)
+    await engine.close()
+
+
 async def test_appends_to_a_partition_take_offsets_in_the_order_they_were_made(engine) -> None:
     """The first appends find the partition's state unloaded and wait for the metadata
     store; later ones, made once it is loaded, must still not overtake them."""
