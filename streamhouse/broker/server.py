@@ -215,7 +215,7 @@ class Broker:
     async def _answer_in_flight(self, timeout_s: float) -> None:
         """Read no further requests, and answer those already read: a produce among them
         may wait for a seal that is far off (seal age, hold), so the open segment is
-        sealed and committed now, and again for appends placed while that ran."""
+        sealed now, and again for appends placed meanwhile."""
         for conn in self.connections:
             conn.stop_reading()
         pending = {t for c in self.connections for t in c.tasks}
@@ -223,7 +223,7 @@ class Broker:
         deadline = loop.time() + timeout_s
         while pending and loop.time() < deadline:
             if self.engine is not None:
-                await self.engine.flush()
+                self.engine.seal()
             _done, pending = await asyncio.wait(
                 pending, timeout=min(0.05, max(0.0, deadline - loop.time()))
             )

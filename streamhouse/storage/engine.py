@@ -32,7 +32,7 @@ from streamhouse.storage.partitions import PartitionKey, PartitionView, Partitio
 from streamhouse.storage.read_path import ReadPath, ReadRequest, ReadResult
 from streamhouse.storage.segment import SEGMENT_SUFFIX, SealedSegment
 from streamhouse.storage.settings import StorageSettings
-from streamhouse.storage.stats import NULL_OBSERVER, StorageObserver, StorageStats
+from streamhouse.storage.stats import NULL_OBSERVER, SealReason, StorageObserver, StorageStats
 from streamhouse.storage.timestamps import max_timestamp_in_chunk, offset_for_timestamp_in_chunk
 from streamhouse.storage.wakeups import CommitNotifier
 from streamhouse.storage.write_path import AppendResult, WritePath
@@ -106,6 +106,10 @@ class StorageEngine:
     async def flush(self) -> None:
         """Seal the open segment now and wait until everything sealed is committed or failed."""
         await self._writer.flush()
+
+    def seal(self) -> None:
+        """Seal the open segment now; its appends are answered once it is stored."""
+        self._writer.seal(SealReason.FLUSH)
 
     # -- write -------------------------------------------------------------------
     async def append(

@@ -175,24 +175,21 @@ class WritePath:
         settings = self._settings
         timer = self._timer
         loop = asyncio.get_running_loop()
-        if self._ready():
-            deadline, reason = loop.time(), SealReason.READY
-            if timer is not None:
-                if timer.when() <= deadline:
-                    return
-                timer.cancel()
-        elif self._held():
+        if self._held():
             deadline, reason = self._opened + settings.seal_hold_ms / 1000.0, SealReason.HOLD
             if timer is not None:
                 if timer.when() >= deadline:
                     return
                 timer.cancel()  # set before the segment grew past seal_hold_bytes
         else:
-            deadline, reason = self._opened + settings.seal_ms / 1000.0, SealReason.AGE
-            if self._idle():
-                after_gap = self._last_seal + settings.seal_gap_ms / 1000.0
-                if after_gap < deadline:
-                    deadline, reason = after_gap, SealReason.IDLE
+            if self._ready():  # never a held segment: that one's producer pipelines
+                deadline, reason = loop.time(), SealReason.READY
+            else:
+                deadline, reason = self._opened + settings.seal_ms / 1000.0, SealReason.AGE
+                if self._idle():
+                    after_gap = self._last_seal + settings.seal_gap_ms / 1000.0
+                    if after_gap < deadline:
+                        deadline, reason = after_gap, SealReason.IDLE
             if timer is not None:
                 if timer.when() <= deadline:
                     return

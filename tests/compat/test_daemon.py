@@ -44,6 +44,17 @@ def test_second_broker_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -> 
         assert producer.flush(30) == 0
 
 
+def restarted_watermarks(broker: BrokerProcess, topic: str) -> tuple[int, int]:
+    """Start the stopped broker again and read partition 0's log start and end offsets."""
+    broker.start()
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    finally:
+        consumer.close()
+    return low, high
+
+
 def test_sigterm_commits_what_acks_0_producers_sent(tmp_path: Path, topic_name: str) -> None:
     broker = BrokerProcess(tmp_path / "data", "--seal-ms", "60000", "--seal-bytes", "100000000")
     broker.start()
@@ -55,11 +66,7 @@ def test_sigterm_commits_what_acks_0_producers_sent(tmp_path: Path, topic_name: 
         time.sleep(1.0)  # the records sit in the open segment: its seal age is a minute
         assert broker.stop() == 0
         assert "broker stopped" in broker.new_log()
-        broker.start()
-        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g"})
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=10)
-        consumer.close()
-        assert (low, high) == (0, 100)
+        assert restarted_watermarks(broker, topic_name) == (0, 100)
     finally:
         broker.kill()
 
@@ -222,7 +229,7 @@ def test_sigterm_answers_a_produce_waiting_for_its_seal(tmp_path: Path, topic_na
     broker.start()
     try:
         producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
-        delivered: list[int] = []
+        delivered: list[int | None] = []
         producer.produce(
             topic_name, b"sealed at shutdown", on_delivery=lambda e, m: delivered.append(m.offset())
         )
@@ -230,11 +237,7 @@ def test_sigterm_answers_a_produce_waiting_for_its_seal(tmp_path: Path, topic_na
         assert broker.stop() == 0
         assert producer.flush(10) == 0
         assert delivered == [0]
-        broker.start()
-        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g"})
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=10)
-        consumer.close()
-        assert (low, high) == (0, 1)
+        assert restarted_watermarks(broker, topic_name) == (0, 1)
     finally:
         broker.kill()
 
