@@ -155,7 +155,7 @@ class BrokerMetrics(StorageObserver):
         # -- storage events ----------------------------------------------------------------
         sealed = Counter(
             "streamhouse_segments_sealed_total",
-            "Segments sealed, by reason (size, age, idle group commit, hold, flush).",
+            "Segments sealed, by reason (size, age, idle group commit, hold, ready, flush).",
             ["reason"],
             registry=r,
         )

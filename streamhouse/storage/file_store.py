@@ -125,7 +125,7 @@ class FileObjectStore(ObjectStore):
             except FileExistsError:
                 if not new_dir.is_dir():
                     raise
-            _fsync_dir(new_dir.parent)
+            self._fsync_dir(new_dir.parent)
         self._known_dirs.add(directory)
 
     # -- blocking work, run in threads ---------------------------------------------------------
@@ -240,7 +240,7 @@ class FileObjectStore(ObjectStore):
             except FileNotFoundError:
                 pass
         if removed:
-            _fsync_dir(self._temp_dir)
+            self._fsync_dir(self._temp_dir)
         return removed
 
     # -- descriptor cache (event loop thread only) ---------------------------------------------
@@ -402,13 +402,6 @@ def _write_all(fd: int, parts: Sequence[Buffer]) -> None:
                 pending[0] = head[written:]
                 written = 0
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _open_and_pread(path: Path, length: int, start: int) -> tuple[int, bytearray]:
