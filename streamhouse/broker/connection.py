@@ -50,6 +50,12 @@ class ClientSession:
     produces_in_flight: int = 0
     """Produce requests received and not answered yet: more than one means a pipelining
     producer, whose next records are already on their way."""
+    pipelining_until: float = 0.0
+    """Until this time (time.monotonic()) the connection counts as a pipelining producer
+    even with one request in flight: it is moved on whenever a produce request arrives
+    while another is unanswered. A producer that does not wait for answers sends its next
+    request on its own schedule, so it is still streaming when a quick answer leaves it
+    nothing in flight for a moment."""
 
 
 @dataclass(slots=True)

@@ -121,12 +121,13 @@ def _keep_by_reference(pieces: list[memoryview]) -> bool:
 class SegmentBuilder:
     """Collects appends of many partitions; keeps each partition's batches together."""
 
-    __slots__ = ("_chunks", "size", "batch_count")
+    __slots__ = ("_chunks", "size", "batch_count", "record_count")
 
     def __init__(self) -> None:
         self._chunks: dict[PartitionKey, _OpenChunk] = {}
         self.size = 0
         self.batch_count = 0
+        self.record_count = 0
 
     def __bool__(self) -> bool:
         return self.batch_count > 0
@@ -150,6 +151,7 @@ class SegmentBuilder:
             chunk.pieces.append(view)
             chunk.infos.append(batch_info(header, view))
             self.size += len(view)
+            self.record_count += header.record_count
         self.batch_count += len(batches)
         return chunk.index, first
 

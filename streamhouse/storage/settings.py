@@ -28,12 +28,17 @@ class StorageSettings:
     one at a time, each after the previous one's segment was stored, would each pay a
     PUT, fsyncs and a commit of their own."""
     seal_hold_bytes: int = 64 * 1024
-    """With seal_when_idle: an open segment this large, with records from a producer that
-    has further requests in flight, is not sealed for idleness but `seal_hold_ms` after
-    its first append (or at `seal_bytes`). Such a producer batches for throughput and
-    pipelines; holding its segment a little longer stores several of its requests with
-    one PUT and one commit. Small requests (latency-minded producers) and producers that
-    wait for each answer before sending more are still sealed at once."""
+    """With seal_when_idle: an open segment this large (or of `seal_hold_records`), with
+    records from a producer that has further requests in flight, is not sealed for
+    idleness but `seal_hold_ms` after its first append (or at `seal_bytes`). Such a
+    producer batches for throughput and pipelines; holding its segment a little longer
+    stores several of its requests with one PUT and one commit. Small requests
+    (latency-minded producers) and producers that wait for each answer before sending
+    more are still sealed at once."""
+    seal_hold_records: int = 512
+    """See `seal_hold_bytes`: the same for a segment of this many records, however few bytes
+    they take once compressed. A compressed request of small records can be a tenth of
+    `seal_hold_bytes` and still come from a producer batching thousands of records."""
     seal_hold_ms: float = 25.0
     """See `seal_hold_bytes`; 0 turns holding off."""
     seal_ready_bytes: int = 0

@@ -26,7 +26,8 @@ class SealReason(StrEnum):
     IDLE = "idle"
     """Group commit: the stores had room, so it was sealed at the end of the loop turn."""
     HOLD = "hold"
-    """It held seal_hold_bytes, so it waited seal_hold_ms to gather more."""
+    """It was big enough to hold (seal_hold_bytes or seal_hold_records), so it waited
+    seal_hold_ms to gather more."""
     READY = "ready"
     """It held seal_ready_bytes while the stores were idle, so it was sealed at once."""
     FLUSH = "flush"

@@ -180,7 +180,7 @@ class WritePath:
             if timer is not None:
                 if timer.when() >= deadline:
                     return
-                timer.cancel()  # set before the segment grew past seal_hold_bytes
+                timer.cancel()  # set before the segment grew big enough to hold
         else:
             if self._ready():  # never a held segment: that one's producer pipelines
                 deadline, reason = loop.time(), SealReason.READY
@@ -213,7 +213,10 @@ class WritePath:
             self._more_expected
             and settings.seal_when_idle
             and settings.seal_hold_ms > 0
-            and self._builder.size >= settings.seal_hold_bytes
+            and (
+                self._builder.size >= settings.seal_hold_bytes
+                or self._builder.record_count >= settings.seal_hold_records
+            )
         )
 
     def _idle(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -12,7 +13,11 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
+from streamhouse.protocol.codec import encode_request
+from streamhouse.protocol.messages import ProduceRequest
+from streamhouse.protocol.records import Record, encode_batch
 from tests.support.broker import REPO_ROOT, BrokerProcess
 from tests.support.ports import free_port
 
@@ -219,6 +224,54 @@ def test_a_large_request_is_stored_at_once_where_small_ones_wait_for_the_seal_ag
         producer.produce("ready", b"small")
         assert producer.flush(2) == 1  # still waiting for the seal age
         producer.purge(in_flight=True)
+
+
+def produce_frame(topic: str, correlation_id: int, records: int) -> bytes:
+    """A produce request (acks=all) of `records` small records for partition 0."""
+    now = int(time.time() * 1000)
+    batch = encode_batch(
+        [Record(offset=i, timestamp=now, key=None, value=b"v", headers=[]) for i in range(records)]
+    )
+    partition = ProduceRequest.PartitionProduceData(index=0, records=batch)
+    request = ProduceRequest(
+        acks=-1,
+        timeout_ms=30_000,
+        topic_data=[ProduceRequest.TopicProduceData(name=topic, partition_data=[partition])],
+    )
+    return encode_request(request, 9, correlation_id, "pipelining-test")
+
+
+def read_answer(sock: socket.socket) -> None:
+    stream = sock.makefile("rb")
+    (size,) = struct.unpack(">i", stream.read(4))
+    assert len(stream.read(size)) == size
+
+
+def test_a_producer_seen_pipelining_has_its_next_large_request_held(
+    tmp_path: Path, topic_name: str
+) -> None:
+    """A request of many small records from a connection that has never had two produce
+    requests in flight is stored at once. Once one has, its next such request is held
+    --seal-hold-ms for company even when it is alone in flight: a producer that does not
+    wait for answers is still streaming, however quickly the last one came back."""
+    broker = BrokerProcess(tmp_path / "data", "--seal-hold-ms", "600")
+    with broker:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        admin.create_topics([NewTopic(topic_name, num_partitions=1)])[topic_name].result(30)
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as lone:
+            began = time.monotonic()
+            lone.sendall(produce_frame(topic_name, 1, 600))
+            read_answer(lone)
+            assert time.monotonic() - began < 0.5
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as pipelining:
+            pair = produce_frame(topic_name, 1, 600) + produce_frame(topic_name, 2, 600)
+            pipelining.sendall(pair)
+            read_answer(pipelining)
+            read_answer(pipelining)
+            began = time.monotonic()
+            pipelining.sendall(produce_frame(topic_name, 3, 600))
+            read_answer(pipelining)
+            assert time.monotonic() - began >= 0.5
 
 
 def test_sigterm_answers_a_produce_waiting_for_its_seal(tmp_path: Path, topic_name: str) -> None:

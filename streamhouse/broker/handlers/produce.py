@@ -19,6 +19,10 @@ from streamhouse.protocol.legacy_records import upconvert_message_set
 from streamhouse.protocol.messages import ProduceRequest, ProduceResponse, RecordsValue
 from streamhouse.storage.write_path import AppendResult
 
+PIPELINING_MEMORY_S = 1.0
+"""How long a connection seen with two produce requests in flight still counts as a
+pipelining producer (see ClientSession.pipelining_until)."""
+
 log = logging.getLogger("streamhouse.produce")
 
 PartitionResponse = ProduceResponse.PartitionProduceResponse
@@ -193,6 +197,12 @@ def validate_partition(
     return result
 
 
+def _pipelining(ctx: RequestContext) -> bool:
+    """The connection's producer is sending more without waiting for this answer."""
+    session = ctx.session
+    return session.produces_in_flight > 1 or ctx.received_at < session.pipelining_until
+
+
 async def _verify_transaction(
     ctx: RequestContext, header: rec.BatchHeader, topic: str, partition: int
 ) -> ErrorCode:
@@ -254,7 +264,7 @@ async def _place_partition(
         topic.topic_id,
         index,
         validated.batches,
-        more_expected=ctx.session.produces_in_flight > 1,
+        more_expected=_pipelining(ctx),
     )
     return _answer_when_committed(ctx, name, index, validated, placed)
 
@@ -316,6 +326,8 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
         return ProduceResponse(responses=responses)
     session = ctx.session
     session.produces_in_flight += 1
+    if session.produces_in_flight > 1:
+        session.pipelining_until = ctx.received_at + PIPELINING_MEMORY_S
     try:
         results = await _place_and_wait(ctx, request)
     finally:

@@ -149,6 +149,34 @@ async def test_a_pipelining_producers_large_segment_is_held_for_more(file_metada
     await engine.close()
 
 
+async def test_a_segment_of_seal_hold_records_is_held_however_few_bytes_it_takes(
+    file_metadata,
+) -> None:
+    """Small records compress well: a pipelining producer's request of many records can be
+    far below seal_hold_bytes. Its record count alone makes the segment worth holding; one
+    record fewer, and it is sealed as soon as the stores are idle."""
+    metadata, files = file_metadata
+    settings = StorageSettings(
+        seal_ms=60_000.0,
+        seal_gap_ms=0.0,
+        seal_hold_bytes=1 << 30,
+        seal_hold_records=20,
+        seal_hold_ms=400.0,
+    )
+    engine = StorageEngine(metadata, files, settings, node_id=1)
+    topic_id = (await metadata.create_topic("t", 1, {})).topic_id
+    await engine.partition_state(topic_id, 0)
+    async with asyncio.timeout(10):
+        below = await engine.place(topic_id, 0, [make_batch([b"v"] * 19)], more_expected=True)
+        assert (await below).base_offset == 0
+        held = await engine.place(topic_id, 0, [make_batch([b"v"] * 20)], more_expected=True)
+        await asyncio.sleep(0.2)
+        assert not held.done()
+        assert (await held).base_offset == 19
+    assert engine.segments_committed == 2
+    await engine.close()
+
+
 async def test_a_segment_of_seal_ready_bytes_is_sealed_at_once_while_the_stores_are_idle(
     file_metadata,
 ) -> None:
