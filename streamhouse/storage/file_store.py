@@ -403,7 +403,6 @@ def _write_all(fd: int, parts: Sequence[Buffer]) -> None:
                 written = 0
 
 
-
 def _open_and_pread(path: Path, length: int, start: int) -> tuple[int, bytearray]:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:

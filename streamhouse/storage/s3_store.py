@@ -16,11 +16,12 @@ exponential backoff, so an outage shows up as one ObjectStoreError after
 are never retried. At most `max_concurrency` requests are in flight; a request
 waiting out a backoff does not hold a slot.
 
-Ranged GETs, the read path's one hot call, skip botocore's request pipeline (endpoint
+Ranged GETs and PUTs, the two hot calls, skip botocore's request pipeline (endpoint
 rules, event hooks, signing, response parsing: about two thirds of the broker's CPU
-consuming from S3): each object's GET is presigned once, and the presigned URL is
-reused for every range of that object for a few minutes, sent by aiohttp directly. A
-store that refuses presigned requests (403) is read through botocore from then on.
+consuming from S3, and a third of each PUT's): they go by presigned URL, sent by aiohttp
+directly. Each object's GET is presigned once and the URL reused for every range of that
+object for a few minutes; each PUT, to a key never used before, is presigned afresh. A
+store that refuses presigned requests (403) is used through botocore from then on.
 """
 
 from __future__ import annotations
@@ -81,12 +82,12 @@ _PRESIGNED_MAX = 4096
 _ERROR_CODE = re.compile(rb"<Code>([^<]+)</Code>")
 
 
-def _client_error(status: int, body: bytes) -> ClientError:
+def _client_error(status: int, body: bytes, operation: str) -> ClientError:
     """The ClientError botocore would raise for an S3 error answer (for the retry policy)."""
     match = _ERROR_CODE.search(body)
     code = match.group(1).decode(errors="replace") if match else str(status)
     return ClientError(
-        {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"
+        {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
     )
 
 
@@ -166,7 +167,8 @@ class S3ObjectStore(ObjectStore):
         self._client: Any = None
         self._http: aiohttp.ClientSession | None = None
         self._presigned: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._presigned_gets = True
+        self._presigned_ok = True
+        """The store accepts presigned requests (until one is refused)."""
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._open_lock = asyncio.Lock()
 
@@ -266,9 +268,28 @@ class S3ObjectStore(ObjectStore):
         body = data if isinstance(data, bytes) else bytes(data)
 
         async def op(client: Any) -> None:
+            if self._presigned_ok and await self._put_presigned(client, full_key, body):
+                return
             await client.put_object(Bucket=self.bucket, Key=full_key, Body=body)
 
         await self._call(f"put {key!r}", op)
+
+    async def _put_presigned(self, client: Any, full_key: str, body: bytes) -> bool:
+        """PUT by a presigned URL; False if the store refuses presigned requests."""
+        url: str = await client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": full_key},
+            ExpiresIn=int(3 * PRESIGNED_REUSE_S),
+        )
+        assert self._http is not None
+        async with self._http.put(url, data=body) as response:
+            answer = await response.read()
+            if response.status == 200:
+                return True
+            if response.status != 403:
+                raise _client_error(response.status, answer, "PutObject")
+        self._refuse_presigned()
+        return False
 
     async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray:
         full_key = self._key(key)
@@ -277,7 +298,7 @@ class S3ObjectStore(ObjectStore):
         last = start + max(length, 1) - 1
 
         async def op(client: Any) -> bytes | bytearray:
-            if self._presigned_gets:
+            if self._presigned_ok:
                 presigned = await self._get_presigned(client, full_key, start, last)
                 if presigned is not None:
                     return presigned
@@ -313,14 +334,18 @@ class S3ObjectStore(ObjectStore):
             body = await response.read()
             self._presigned.pop(full_key, None)
             if response.status != 403:
-                raise _client_error(response.status, body)
-        log.warning(
-            "s3://%s refused a presigned GET (403); reading through the SDK from now on",
-            self.bucket,
-        )
-        self._presigned_gets = False
-        self._presigned.clear()
+                raise _client_error(response.status, body, "GetObject")
+        self._refuse_presigned()
         return None
+
+    def _refuse_presigned(self) -> None:
+        """The store answered a presigned request with 403 (a bucket policy may deny
+        query-string authentication): use the SDK's signed requests from now on."""
+        log.warning(
+            "s3://%s refused a presigned request (403); using the SDK from now on", self.bucket
+        )
+        self._presigned_ok = False
+        self._presigned.clear()
 
     async def _presigned_url(self, client: Any, full_key: str) -> str:
         now = time.monotonic()

@@ -442,20 +442,20 @@ async def test_s3_put_survives_an_outage_and_ping_fails_during_it(
 
 
 @pytest.mark.s3
-async def test_s3_reads_use_presigned_urls_and_go_on_when_the_store_refuses_them(
+async def test_s3_puts_and_reads_use_presigned_urls_and_go_on_when_the_store_refuses_them(
     s3_store_factory: Callable[..., Any],
 ) -> None:
-    """Ranged GETs go by presigned URL (SigV4); a bucket policy may deny query-string
-    authentication: the first refused presigned GET switches the store to signed
-    requests, and every read still answers."""
+    """PUTs and ranged GETs go by presigned URL (SigV4); a bucket policy may deny
+    query-string authentication: the first refused presigned request switches the store
+    to signed requests, and every write and read still succeeds."""
     seaweed = s3_store_factory().endpoint_url
-    gets: list[str] = []
+    sent: list[str] = []
     refuse_presigned = False
 
     async def forward(request: web.Request) -> web.StreamResponse:
         presigned = "X-Amz-Signature" in request.query
-        if request.method == "GET":
-            gets.append("presigned" if presigned else "signed")
+        if request.method in ("GET", "PUT"):
+            sent.append(f"{request.method} {'presigned' if presigned else 'signed'}")
         if presigned and refuse_presigned:
             return web.Response(
                 status=403,
@@ -491,16 +491,16 @@ async def test_s3_reads_use_presigned_urls_and_go_on_when_the_store_refuses_them
         await store.put("k", data)
         assert await store.get_range("k", 100, 50) == data[100:150]
         assert await store.get_range("k", 4990, 100) == data[4990:]
-        assert gets == ["presigned", "presigned"]
+        assert sent == ["PUT presigned", "GET presigned", "GET presigned"]
 
-        gets.clear()
+        sent.clear()
         refuse_presigned = True
         refused = s3_store_factory(endpoint_url=f"http://127.0.0.1:{port}")
-        await refused.put("k", data)
-        assert await refused.get_range("k", 100, 50) == data[100:150]
-        assert await refused.get_range("k", 4990, 100) == data[4990:]
+        await refused.put("k2", data)
+        assert await refused.get_range("k2", 100, 50) == data[100:150]
+        assert await refused.get_range("k2", 4990, 100) == data[4990:]
         with pytest.raises(ObjectNotFound):
             await refused.get_range("missing", 0, 1)
-        assert gets == ["presigned", "signed", "signed", "signed"]
+        assert sent == ["PUT presigned", "PUT signed", "GET signed", "GET signed", "GET signed"]
     finally:
         await runner.cleanup()
