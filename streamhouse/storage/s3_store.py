@@ -33,11 +33,13 @@ import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
+import aiohttp.payload
 from aiobotocore.session import get_session
+from aiohttp.abc import AbstractStreamWriter
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -105,6 +107,23 @@ async def _read_body(response: aiohttp.ClientResponse, expected: int) -> bytearr
     if position != expected:
         raise IncompleteReadError(actual_bytes=position, expected_bytes=expected)
     return buffer
+
+
+class _PartsPayload(aiohttp.payload.Payload):
+    """A request body sent from the buffers it is made of, without joining them into one
+    (aiohttp's own BytesPayload takes one buffer, and warns about any over 1 MiB)."""
+
+    def __init__(self, parts: Sequence[Buffer]) -> None:
+        views = [memoryview(part).cast("B") for part in parts]
+        super().__init__(views, content_type="application/octet-stream")
+        self._size = sum(len(view) for view in views)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        for view in self._value:
+            await writer.write(view)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return b"".join(self._value).decode(encoding, errors)
 
 
 def _status(exc: ClientError) -> int:
@@ -264,17 +283,22 @@ class S3ObjectStore(ObjectStore):
     # -- ObjectStore ---------------------------------------------------------------------------
 
     async def put(self, key: str, data: Buffer) -> None:
+        await self.put_parts(key, (data,))
+
+    async def put_parts(self, key: str, parts: Sequence[Buffer]) -> None:
         full_key = self._key(key)
-        body = data if isinstance(data, bytes) else bytes(data)
+        joined: list[bytes] = []  # for the SDK, which wants one bytes object
 
         async def op(client: Any) -> None:
-            if self._presigned_ok and await self._put_presigned(client, full_key, body):
+            if self._presigned_ok and await self._put_presigned(client, full_key, parts):
                 return
-            await client.put_object(Bucket=self.bucket, Key=full_key, Body=body)
+            if not joined:
+                joined.append(b"".join(parts))
+            await client.put_object(Bucket=self.bucket, Key=full_key, Body=joined[0])
 
         await self._call(f"put {key!r}", op)
 
-    async def _put_presigned(self, client: Any, full_key: str, body: bytes) -> bool:
+    async def _put_presigned(self, client: Any, full_key: str, parts: Sequence[Buffer]) -> bool:
         """PUT by a presigned URL; False if the store refuses presigned requests."""
         url: str = await client.generate_presigned_url(
             "put_object",
@@ -282,7 +306,7 @@ class S3ObjectStore(ObjectStore):
             ExpiresIn=int(3 * PRESIGNED_REUSE_S),
         )
         assert self._http is not None
-        async with self._http.put(url, data=body) as response:
+        async with self._http.put(url, data=_PartsPayload(parts)) as response:
             answer = await response.read()
             if response.status == 200:
                 return True
