@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 ACCESS_KEY = "streamhouse-test"
@@ -216,10 +216,16 @@ class SeaweedFS:
             process.wait(timeout=timeout)
 
     def cleanup(self) -> None:
-        """Stop, and remove the directory if this object created it."""
+        """Stop, and remove the directory if this object created it, and the gRPC sockets
+        weed leaves in the temp dir for its ports (its S3 and admin ones survive even a
+        graceful stop)."""
         self.stop()
         if self._owns_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
+        temp = Path(tempfile.gettempdir())
+        for port in astuple(self.ports):
+            for leftover in temp.glob(f"seaweedfs-*-{port}.sock"):
+                leftover.unlink(missing_ok=True)
 
     def __enter__(self) -> SeaweedFS:
         self.start()
