@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -241,8 +242,7 @@ def produce_frame(topic: str, correlation_id: int, records: int) -> bytes:
     return encode_request(request, 9, correlation_id, "pipelining-test")
 
 
-def read_answer(sock: socket.socket) -> None:
-    stream = sock.makefile("rb")
+def read_answer(stream: BinaryIO) -> None:
     (size,) = struct.unpack(">i", stream.read(4))
     assert len(stream.read(size)) == size
 
@@ -259,18 +259,20 @@ def test_a_producer_seen_pipelining_has_its_next_large_request_held(
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
         admin.create_topics([NewTopic(topic_name, num_partitions=1)])[topic_name].result(30)
         with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as lone:
+            answers = lone.makefile("rb")
             began = time.monotonic()
             lone.sendall(produce_frame(topic_name, 1, 600))
-            read_answer(lone)
+            read_answer(answers)
             assert time.monotonic() - began < 0.5
         with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as pipelining:
+            answers = pipelining.makefile("rb")
             pair = produce_frame(topic_name, 1, 600) + produce_frame(topic_name, 2, 600)
             pipelining.sendall(pair)
-            read_answer(pipelining)
-            read_answer(pipelining)
+            read_answer(answers)
+            read_answer(answers)
             began = time.monotonic()
             pipelining.sendall(produce_frame(topic_name, 3, 600))
-            read_answer(pipelining)
+            read_answer(answers)
             assert time.monotonic() - began >= 0.5
 
 
