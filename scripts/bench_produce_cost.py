@@ -27,13 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.procstat import cpu_seconds, thread_cpu_seconds  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-from streamhouse.protocol.codec import encode_request  # noqa: E402
-from streamhouse.protocol.messages import ProduceRequest  # noqa: E402
-from streamhouse.protocol.records import Record, encode_batch  # noqa: E402
 from tests.support.broker import BrokerProcess  # noqa: E402
+from tests.support.raw_client import produce_frame  # noqa: E402
 
 RECORD_BYTES = 100
-PRODUCE_VERSION = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,34 +43,14 @@ class Cost:
     """Of which the event-loop (main) thread's."""
 
 
-def produce_frame(topic: str, records: int) -> bytes:
-    now = int(time.time() * 1000)
-    batch = encode_batch(
-        [
-            Record(offset=i, timestamp=now, key=None, value=os.urandom(RECORD_BYTES), headers=[])
-            for i in range(records)
-        ]
-    )
-    request = ProduceRequest(
-        acks=-1,
-        timeout_ms=30_000,
-        topic_data=[
-            ProduceRequest.TopicProduceData(
-                name=topic,
-                partition_data=[ProduceRequest.PartitionProduceData(index=0, records=batch)],
-            )
-        ],
-    )
-    return encode_request(request, PRODUCE_VERSION, 1, "bench-produce-cost")
-
-
 def measure(broker: BrokerProcess, records: int, args: argparse.Namespace) -> Cost:
     assert broker.proc is not None
     pid = broker.proc.pid
     topic = f"cost-{records}-{time.monotonic_ns()}"
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=1)])[topic].result(30)
-    frame = produce_frame(topic, records)
+    values = [os.urandom(RECORD_BYTES) for _ in range(records)]
+    frame = produce_frame(topic, values, client_id="bench-produce-cost")
     with socket.create_connection(("127.0.0.1", broker.port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         responses = sock.makefile("rb")

@@ -287,14 +287,12 @@ class S3ObjectStore(ObjectStore):
 
     async def put_parts(self, key: str, parts: Sequence[Buffer]) -> None:
         full_key = self._key(key)
-        joined: list[bytes] = []  # for the SDK, which wants one bytes object
 
         async def op(client: Any) -> None:
             if self._presigned_ok and await self._put_presigned(client, full_key, parts):
                 return
-            if not joined:
-                joined.append(b"".join(parts))
-            await client.put_object(Bucket=self.bucket, Key=full_key, Body=joined[0])
+            # The SDK wants one bytes object; this path is the fallback, so join here.
+            await client.put_object(Bucket=self.bucket, Key=full_key, Body=b"".join(parts))
 
         await self._call(f"put {key!r}", op)
 

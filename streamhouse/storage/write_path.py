@@ -164,9 +164,9 @@ class WritePath:
         seal was less than `seal_gap_ms` ago: then once it is that old (or `seal_ms` after
         the first append, if that comes sooner). A quiet broker answers a lone request at
         the cost of one store round trip, and a steady stream of requests shares one PUT
-        and one commit per `seal_gap_ms` instead of taking one each. A segment that holds
-        `seal_hold_bytes` from a producer with more requests on the way waits
-        `seal_hold_ms` after its first append, idle or not. A segment of
+        and one commit per `seal_gap_ms` instead of taking one each. A segment of
+        `seal_hold_bytes` or `seal_hold_records` from a producer with more requests on the
+        way waits `seal_hold_ms` after its first append, idle or not. A segment of
         `seal_ready_bytes` from producers that wait for each answer is sealed at once
         whenever the stores are idle.
         """

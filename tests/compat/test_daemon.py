@@ -16,11 +16,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streamhouse.protocol.codec import encode_request
-from streamhouse.protocol.messages import ProduceRequest
-from streamhouse.protocol.records import Record, encode_batch
 from tests.support.broker import REPO_ROOT, BrokerProcess
 from tests.support.ports import free_port
+from tests.support.raw_client import produce_frame
 
 
 def test_second_broker_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -> None:
@@ -227,21 +225,6 @@ def test_a_large_request_is_stored_at_once_where_small_ones_wait_for_the_seal_ag
         producer.purge(in_flight=True)
 
 
-def produce_frame(topic: str, correlation_id: int, records: int) -> bytes:
-    """A produce request (acks=all) of `records` small records for partition 0."""
-    now = int(time.time() * 1000)
-    batch = encode_batch(
-        [Record(offset=i, timestamp=now, key=None, value=b"v", headers=[]) for i in range(records)]
-    )
-    partition = ProduceRequest.PartitionProduceData(index=0, records=batch)
-    request = ProduceRequest(
-        acks=-1,
-        timeout_ms=30_000,
-        topic_data=[ProduceRequest.TopicProduceData(name=topic, partition_data=[partition])],
-    )
-    return encode_request(request, 9, correlation_id, "pipelining-test")
-
-
 def read_answer(stream: BinaryIO) -> None:
     (size,) = struct.unpack(">i", stream.read(4))
     assert len(stream.read(size)) == size
@@ -258,20 +241,21 @@ def test_a_producer_seen_pipelining_has_its_next_large_request_held(
     with broker:
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
         admin.create_topics([NewTopic(topic_name, num_partitions=1)])[topic_name].result(30)
+        many = [b"v"] * 600
         with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as lone:
             answers = lone.makefile("rb")
             began = time.monotonic()
-            lone.sendall(produce_frame(topic_name, 1, 600))
+            lone.sendall(produce_frame(topic_name, many, 1))
             read_answer(answers)
             assert time.monotonic() - began < 0.5
         with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as pipelining:
             answers = pipelining.makefile("rb")
-            pair = produce_frame(topic_name, 1, 600) + produce_frame(topic_name, 2, 600)
+            pair = produce_frame(topic_name, many, 1) + produce_frame(topic_name, many, 2)
             pipelining.sendall(pair)
             read_answer(answers)
             read_answer(answers)
             began = time.monotonic()
-            pipelining.sendall(produce_frame(topic_name, 3, 600))
+            pipelining.sendall(produce_frame(topic_name, many, 3))
             read_answer(answers)
             assert time.monotonic() - began >= 0.5
 
