@@ -40,3 +40,12 @@ def unfilled_bytearray(size: int) -> bytearray:
     buffer = bytearray()
     _resize(buffer, size)  # raises MemoryError itself when the allocation fails
     return buffer
+
+
+def aligned_unfilled(size: int, alignment: int) -> memoryview:
+    """A writable view of `size` unfilled bytes starting at an address that is a multiple
+    of `alignment` (a power of two), as direct I/O needs; same caveat as unfilled_bytearray."""
+    buffer = unfilled_bytearray(size + alignment)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    skip = -address % alignment
+    return memoryview(buffer)[skip : skip + size]

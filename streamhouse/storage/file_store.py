@@ -10,8 +10,15 @@ is durable too.
 Temp files left by a crash are never listed and `cleanup_temp()` removes them.
 
 Blocking file I/O runs in worker threads; reads use os.pread on file descriptors
-kept in a small LRU so hot segments are not reopened for every range. A read the page
-cache can serve whole (RWF_NOWAIT) is copied on the event loop instead.
+kept in a small LRU so hot segments are not reopened for every range.
+
+By default files are written and read with direct I/O (O_DIRECT), past the page cache:
+the broker's segment cache already holds the freshly written tail that consumers read,
+and copying every written byte into new page-cache pages cost more CPU than everything
+else a produce does. A write gathers the parts into an aligned per-thread buffer; the
+last partial block goes through the page cache. Where the file system refuses direct
+I/O, or with `direct_io=False`, files go through the page cache, and a read the cache
+can serve whole (RWF_NOWAIT) is copied on the event loop instead of in a thread.
 One process owns a root: another process writing the same root would not evict
 this one's cached descriptors. Unlike S3, a key cannot be both an object and a
 "directory" of others ("a" and "a/b"): the second put raises ObjectStoreError.
@@ -19,7 +26,11 @@ this one's cached descriptors. Unlike S3, a key cannot be both an object and a
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import mmap
 import os
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from streamhouse.buffers import unfilled_bytearray
+from streamhouse.buffers import aligned_unfilled, unfilled_bytearray
 from streamhouse.storage.keys import validate_key, validate_range
 from streamhouse.storage.object_store import (
     Buffer,
@@ -54,6 +65,15 @@ RECENT_PUTS = 4096
 
 _NOWAIT = getattr(os, "RWF_NOWAIT", None)
 """preadv flag: fail instead of waiting for the disk (Linux)."""
+
+_DIRECT = getattr(os, "O_DIRECT", 0)
+
+DIRECT_BLOCK = 4096
+"""Alignment of direct I/O (file offsets, lengths, buffer addresses): the largest logical
+block size of common devices."""
+
+STAGING_BYTES = 1024 * 1024
+"""Each writer thread's aligned buffer that a direct write gathers its parts into."""
 
 TEMP_DIR = ".streamhouse-tmp"
 """Reserved top-level name under the root; keys may not start with it."""
@@ -82,7 +102,9 @@ class FileObjectStore(ObjectStore):
     only after the last pread using it has returned, never under a running read.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, max_open_files: int = 128) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, max_open_files: int = 128, direct_io: bool = True
+    ) -> None:
         if max_open_files < 1:
             raise ValueError("max_open_files must be at least 1")
         self.root = Path(root).absolute()
@@ -95,10 +117,17 @@ class FileObjectStore(ObjectStore):
         self._retired_dir_fds: list[int] = []
         self._recent_puts: OrderedDict[str, None] = OrderedDict()
         """Keys of the latest puts, whose files are cheap to open on the event loop."""
+        self._direct = direct_io and _DIRECT != 0
         self._loop_reads = _NOWAIT is not None
         self._workers = WorkerThreads(IO_THREADS, "file-store")
         # Bumped by every put and delete; a descriptor opened across a bump may be stale.
         self._mutations = 0
+
+    @property
+    def direct_io(self) -> bool:
+        """Whether files are written and read past the page cache (until the file system
+        refuses it once)."""
+        return self._direct
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -172,14 +201,32 @@ class FileObjectStore(ObjectStore):
 
     def _write_new(self, path: Path, parts: Sequence[Buffer]) -> None:
         self._ensure_dir(path.parent)
-        _create_file(path, parts)
+        self._create_file(path, parts)
         self._fsync_dir(path.parent)
+
+    def _create_file(self, path: Path, parts: Sequence[Buffer]) -> None:
+        """Create `path`, which must not exist yet, holding `parts`, fsynced; a failure after
+        creating it removes it again."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                if self._direct and _set_direct(fd, True):
+                    _write_direct(fd, parts)
+                else:
+                    self._direct = False
+                    _write_all(fd, parts)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
 
     def _write_and_rename(self, path: Path, parts: Sequence[Buffer]) -> None:
         self._ensure_dir(self._temp_dir)
         self._ensure_dir(path.parent)
         temp = self._temp_dir / f"{uuid.uuid4().hex}.tmp"
-        _create_file(temp, parts)
+        self._create_file(temp, parts)
         try:
             os.replace(temp, path)
         except BaseException:
@@ -262,11 +309,30 @@ class FileObjectStore(ObjectStore):
         entry and inode are in memory, so this takes microseconds and never waits for
         the disk. None if it is gone."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = self._open_for_reading(path)
         except OSError:
             return None
         self._keep_open(key, fd, self._mutations)
         return self._open_files.get(key)
+
+    def _open_for_reading(self, path: Path) -> int:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        if self._direct and not _set_direct(fd, True):
+            self._direct = False
+        return fd
+
+    def _pread(self, fd: int, length: int, start: int) -> bytearray | memoryview:
+        if self._direct and _is_direct(fd):
+            return _pread_direct(fd, length, start)
+        return _pread_into_bytearray(fd, length, start)
+
+    def _open_and_pread(self, path: Path, length: int, start: int) -> tuple[int, Buffer]:
+        fd = self._open_for_reading(path)
+        try:
+            return fd, self._pread(fd, length, start)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def _evict(self, key: str) -> None:
         self._mutations += 1
@@ -313,7 +379,7 @@ class FileObjectStore(ObjectStore):
             # Evict after the rename so no read keeps serving the replaced file.
             self._evict(key)
 
-    async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray:
+    async def get_range(self, key: str, start: int, length: int) -> Buffer:
         path = self._path(key)
         validate_range(start, length)
         handle = self._open_files.get(key)
@@ -322,11 +388,11 @@ class FileObjectStore(ObjectStore):
         if handle is None:
             # Open and read in one thread hop; a hop costs more than either call.
             mutations = self._mutations
-            fd, data = await self._run(_open_and_pread, path, length, start, missing_key=key)
+            fd, data = await self._run(self._open_and_pread, path, length, start, missing_key=key)
             self._keep_open(key, fd, mutations)
             return data
         self._open_files.move_to_end(key)
-        if length <= LOOP_READ_MAX and self._loop_reads:
+        if length <= LOOP_READ_MAX and self._loop_reads and not self._direct:
             # Most reads are of data still in the page cache: copied on the event loop,
             # they cost less than the thread hop, which wakes a thread and waits for it.
             try:
@@ -338,7 +404,7 @@ class FileObjectStore(ObjectStore):
                 return cached
         handle.readers += 1
         try:
-            return await self._run(_pread_into_bytearray, handle.fd, length, start)
+            return await self._run(self._pread, handle.fd, length, start)
         finally:
             handle.readers -= 1
             handle.release()
@@ -373,19 +439,73 @@ class FileObjectStore(ObjectStore):
         self._close_dirs()
 
 
-def _create_file(path: Path, parts: Sequence[Buffer]) -> None:
-    """Create `path`, which must not exist yet, holding `parts`, fsynced; a failure after
-    creating it removes it again."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+_staging = threading.local()
+
+
+def _staging_buffer() -> memoryview:
+    """This thread's page-aligned buffer for direct writes (anonymous mmap memory)."""
+    buffer: memoryview | None = getattr(_staging, "buffer", None)
+    if buffer is None:
+        buffer = _staging.buffer = memoryview(mmap.mmap(-1, STAGING_BYTES))
+    return buffer
+
+
+def _is_direct(fd: int) -> bool:
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & _DIRECT)
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Switch direct I/O on or off for `fd`; False if the file system does not support it."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _DIRECT if on else flags & ~_DIRECT)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        return False
+    return True
+
+
+def _write_direct(fd: int, parts: Sequence[Buffer]) -> None:
+    """Write `parts` to `fd`, opened for direct I/O, through the aligned staging buffer;
+    the last partial block (and anything the device would not take directly) goes
+    through the page cache."""
+    staging = _staging_buffer()
+    filled = offset = 0
+    for part in parts:
+        view = memoryview(part).cast("B")
+        while view:
+            taken = min(len(view), STAGING_BYTES - filled)
+            staging[filled : filled + taken] = view[:taken]
+            filled += taken
+            view = view[taken:]
+            if filled == STAGING_BYTES:
+                offset = _pwrite_all(fd, staging, offset)
+                filled = 0
+    whole_blocks = filled - filled % DIRECT_BLOCK
+    if whole_blocks:
+        offset = _pwrite_all(fd, staging[:whole_blocks], offset)
+    if filled > whole_blocks:
+        _set_direct(fd, False)
+        _pwrite_all(fd, staging[whole_blocks:filled], offset)
+
+
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> int:
+    """Write all of `view` at `offset`; returns the offset after it. A direct write the
+    device refuses, or one cut short off a block boundary, continues through the page cache."""
+    while view:
         try:
-            _write_all(fd, parts)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+            written = os.pwrite(fd, view, offset)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or not _is_direct(fd):
+                raise
+            _set_direct(fd, False)
+            continue
+        if written % DIRECT_BLOCK and written < len(view):
+            _set_direct(fd, False)
+        view = view[written:]
+        offset += written
+    return offset
 
 
 def _write_all(fd: int, parts: Sequence[Buffer]) -> None:
@@ -401,15 +521,6 @@ def _write_all(fd: int, parts: Sequence[Buffer]) -> None:
             else:
                 pending[0] = head[written:]
                 written = 0
-
-
-def _open_and_pread(path: Path, length: int, start: int) -> tuple[int, bytearray]:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return fd, _pread_into_bytearray(fd, length, start)
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def _pread_if_cached(fd: int, length: int, start: int) -> bytearray | None:
@@ -429,3 +540,14 @@ def _pread_into_bytearray(fd: int, length: int, start: int, flags: int = 0) -> b
     if read < length:
         del buffer[read:]
     return buffer
+
+
+def _pread_direct(fd: int, length: int, start: int) -> memoryview:
+    """Read [start, start+length) with direct I/O: the enclosing whole blocks into an
+    aligned buffer, of which a writable view of the range is returned (shorter at EOF)."""
+    first = start - start % DIRECT_BLOCK
+    end = -(-(start + length) // DIRECT_BLOCK) * DIRECT_BLOCK
+    blocks = aligned_unfilled(end - first, DIRECT_BLOCK)
+    read = os.preadv(fd, [blocks], first)
+    skip = start - first
+    return blocks[skip : max(skip, min(read, skip + length))]

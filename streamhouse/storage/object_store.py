@@ -56,9 +56,9 @@ class ObjectStore(abc.ABC):
         await self.put_parts(key, parts)
 
     @abc.abstractmethod
-    async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray:
-        """Bytes [start, start+length) of the object (a bytearray saves the read path a
-        copy); raise ObjectNotFound."""
+    async def get_range(self, key: str, start: int, length: int) -> Buffer:
+        """Bytes [start, start+length) of the object (a writable buffer saves the read path
+        a copy); raise ObjectNotFound."""
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None:

@@ -518,15 +518,24 @@ def _fail(future: asyncio.Future[memoryview], error: BaseException) -> None:
     future.exception()  # retrieved: waiters, if any, re-raise it
 
 
-def _verified_and_patched(location: ChunkLocation, raw: Buffer, leader_epoch: int) -> bytearray:
+def _writable(raw: Buffer) -> bytearray | memoryview | None:
+    """`raw` itself if its bytes may be patched in place."""
+    if isinstance(raw, bytearray) or (isinstance(raw, memoryview) and not raw.readonly):
+        return raw
+    return None
+
+
+def _verified_and_patched(
+    location: ChunkLocation, raw: Buffer, leader_epoch: int
+) -> bytearray | memoryview:
     """Check every batch of a chunk read from the object store and patch its offsets."""
     if len(raw) != location.byte_length:
         raise CorruptChunk(
             f"object {location.object_key} [{location.byte_start}+{location.byte_length}]: "
             f"short read of {len(raw)} bytes"
         )
-    # A store that hands out a bytearray saves a copy (fresh memory costs page faults).
-    buffer = raw if isinstance(raw, bytearray) else bytearray(raw)
+    # A store that hands out writable memory saves a copy (fresh memory costs page faults).
+    buffer = _writable(raw) or bytearray(raw)
     view = memoryview(buffer)
     position = 0
     next_offset = location.base_offset

@@ -15,7 +15,12 @@ import pytest
 from aiohttp import web
 
 from streamhouse.storage import ObjectNotFound, ObjectStore, ObjectStoreError, open_object_store
-from streamhouse.storage.file_store import TEMP_DIR, FileObjectStore
+from streamhouse.storage.file_store import (
+    DIRECT_BLOCK,
+    STAGING_BYTES,
+    TEMP_DIR,
+    FileObjectStore,
+)
 from streamhouse.storage.keys import spread_key
 from streamhouse.storage.memory_store import MemoryObjectStore
 from streamhouse.storage.s3_store import S3ObjectStore
@@ -36,10 +41,14 @@ async def keys_of(store: ObjectStore, prefix: str = "") -> list[str]:
     return [info.key async for info in store.list(prefix)]
 
 
-@pytest.fixture(params=["file", "memory", pytest.param("s3", marks=pytest.mark.s3)])
+@pytest.fixture(
+    params=["file", "file-buffered", "memory", pytest.param("s3", marks=pytest.mark.s3)]
+)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
     if request.param == "file":
         backend: ObjectStore = FileObjectStore(tmp_path / "objects")
+    elif request.param == "file-buffered":
+        backend = FileObjectStore(tmp_path / "objects", direct_io=False)
     elif request.param == "memory":
         backend = MemoryObjectStore()
     else:
@@ -199,6 +208,9 @@ def test_open_object_store_understands_each_scheme(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     relative = open_object_store("file://rel/dir")
     assert isinstance(relative, FileObjectStore) and relative.root == tmp_path / "rel" / "dir"
+    buffered = open_object_store(f"file://{tmp_path}/b?direct_io=false")
+    assert isinstance(buffered, FileObjectStore) and buffered.root == tmp_path / "b"
+    assert not buffered.direct_io and absolute.direct_io
     assert isinstance(open_object_store("memory://"), MemoryObjectStore)
     s3 = open_object_store(
         "s3://my-bucket/some/prefix", endpoint_url="http://127.0.0.1:1", path_style=True
@@ -230,6 +242,8 @@ def test_open_object_store_understands_each_scheme(tmp_path: Path, monkeypatch: 
         "s3:///p",
         "s3://b?colour=red",
         "s3://b?path_style=maybe",
+        "file:///tmp/x?colour=red",
+        "file:///tmp/x?direct_io=maybe",
     ],
 )
 def test_open_object_store_rejects_unknown_urls(url: str) -> None:
@@ -238,6 +252,32 @@ def test_open_object_store_rejects_unknown_urls(url: str) -> None:
 
 
 # -- file store --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("direct_io", [True, False])
+async def test_file_objects_of_any_length_read_back_exactly_over_any_range(
+    tmp_path: Path, direct_io: bool
+) -> None:
+    # Direct I/O moves whole 4 KiB blocks through a 1 MiB staging buffer: lengths and
+    # ranges on either side of those boundaries, and parts that straddle them.
+    store = FileObjectStore(tmp_path, direct_io=direct_io)
+    block, staging = DIRECT_BLOCK, STAGING_BYTES
+    for length in [1, block - 1, block, block + 1, staging - 1, staging, 2 * staging + 4097]:
+        data = pattern(length, seed=length % 251)
+        cuts = sorted({0, 1, block // 2, block + 3, staging - 5, staging + 1, length} & set(
+            range(length + 1)
+        ))
+        parts = [data[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+        await store.put_new_parts(f"o/{length}", parts)
+        assert await store.get_range(f"o/{length}", 0, length) == data
+        for start in {0, 1, block - 1, block, length // 3, length - 1}:
+            for size in {1, block, block + 2, length}:
+                got = await store.get_range(f"o/{length}", start, size)
+                assert got == data[start : start + size], (length, start, size)
+        writable = memoryview(await store.get_range(f"o/{length}", 0, length))
+        assert not writable.readonly  # the read path patches offsets in place
+    assert (tmp_path / "o" / str(2 * staging + 4097)).stat().st_size == 2 * staging + 4097
+    await store.close()
 
 
 async def test_file_put_leaves_no_temp_files(tmp_path: Path) -> None:
