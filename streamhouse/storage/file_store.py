@@ -307,7 +307,8 @@ class FileObjectStore(ObjectStore):
     def _open_written(self, key: str, path: Path) -> _OpenFile | None:
         """Open, on the event loop, a file this store wrote moments ago: its directory
         entry and inode are in memory, so this takes microseconds and never waits for
-        the disk. None if it is gone."""
+        the disk, and its data is likely in the page cache, read on the loop too. None if
+        it is gone."""
         try:
             fd = self._open_for_reading(path)
         except OSError:
@@ -316,13 +317,18 @@ class FileObjectStore(ObjectStore):
         return self._open_files.get(key)
 
     def _open_for_reading(self, path: Path) -> int:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        if self._direct and not _set_direct(fd, True):
-            self._direct = False
-        return fd
+        if self._direct:
+            try:
+                return os.open(path, os.O_RDONLY | os.O_CLOEXEC | _DIRECT)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._direct = False
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
-    def _pread(self, fd: int, length: int, start: int) -> bytearray | memoryview:
-        if self._direct and _is_direct(fd):
+    @staticmethod
+    def _pread(fd: int, length: int, start: int) -> bytearray | memoryview:
+        if _is_direct(fd):
             return _pread_direct(fd, length, start)
         return _pread_into_bytearray(fd, length, start)
 
@@ -383,7 +389,8 @@ class FileObjectStore(ObjectStore):
         path = self._path(key)
         validate_range(start, length)
         handle = self._open_files.get(key)
-        if handle is None and key in self._recent_puts:
+        loop_reads = self._loop_reads and not self._direct
+        if handle is None and loop_reads and key in self._recent_puts:
             handle = self._open_written(key, path)
         if handle is None:
             # Open and read in one thread hop; a hop costs more than either call.
@@ -392,7 +399,7 @@ class FileObjectStore(ObjectStore):
             self._keep_open(key, fd, mutations)
             return data
         self._open_files.move_to_end(key)
-        if length <= LOOP_READ_MAX and self._loop_reads and not self._direct:
+        if length <= LOOP_READ_MAX and loop_reads:
             # Most reads are of data still in the page cache: copied on the event loop,
             # they cost less than the thread hop, which wakes a thread and waits for it.
             try:
