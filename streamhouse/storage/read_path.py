@@ -519,9 +519,15 @@ def _fail(future: asyncio.Future[memoryview], error: BaseException) -> None:
 
 
 def _writable(raw: Buffer) -> bytearray | memoryview | None:
-    """`raw` itself if its bytes may be patched in place."""
-    if isinstance(raw, bytearray) or (isinstance(raw, memoryview) and not raw.readonly):
+    """`raw` itself if its bytes may be patched in place and cached as they are: writable,
+    and most of its buffer, so that a small chunk of a run read together never pins the
+    whole run's buffer in the cache."""
+    if isinstance(raw, bytearray):
         return raw
+    if isinstance(raw, memoryview) and not raw.readonly:
+        owner = raw.obj
+        if isinstance(owner, bytearray) and 2 * raw.nbytes >= len(owner):
+            return raw
     return None
 
 
