@@ -11,17 +11,18 @@ Temp files left by a crash are never listed and `cleanup_temp()` removes them.
 
 Blocking file I/O runs in worker threads; reads use os.pread on file descriptors
 kept in a small LRU so hot segments are not reopened for every range.
+One process owns a root: another process writing the same root would not evict
+this one's cached descriptors. Unlike S3, a key cannot be both an object and a
+"directory" of others ("a" and "a/b"): the second put raises ObjectStoreError.
 
 By default files are written and read with direct I/O (O_DIRECT), past the page cache:
 the broker's segment cache already holds the freshly written tail that consumers read,
 and copying every written byte into new page-cache pages cost more CPU than everything
 else a produce does. A write gathers the parts into an aligned per-thread buffer; the
-last partial block goes through the page cache. Where the file system refuses direct
-I/O, or with `direct_io=False`, files go through the page cache, and a read the cache
-can serve whole (RWF_NOWAIT) is copied on the event loop instead of in a thread.
-One process owns a root: another process writing the same root would not evict
-this one's cached descriptors. Unlike S3, a key cannot be both an object and a
-"directory" of others ("a" and "a/b"): the second put raises ObjectStoreError.
+last partial block goes through the page cache. Where the file system or the device
+refuses direct I/O, or with `direct_io=False`, files go through the page cache, and a
+read the cache can serve whole (RWF_NOWAIT) is copied on the event loop instead of in a
+thread.
 """
 
 from __future__ import annotations
@@ -329,7 +330,12 @@ class FileObjectStore(ObjectStore):
     @staticmethod
     def _pread(fd: int, length: int, start: int) -> bytearray | memoryview:
         if _is_direct(fd):
-            return _pread_direct(fd, length, start)
+            try:
+                return _pread_direct(fd, length, start)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                _set_direct(fd, False)  # the device wants another alignment: read through
         return _pread_into_bytearray(fd, length, start)
 
     def _open_and_pread(self, path: Path, length: int, start: int) -> tuple[int, Buffer]:
