@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,42 @@ async def test_file_objects_of_any_length_read_back_exactly_over_any_range(
         assert not writable.readonly  # the read path patches offsets in place
     assert (tmp_path / "o" / str(2 * staging + 4097)).stat().st_size == 2 * staging + 4097
     await store.close()
+
+
+@pytest.fixture
+def ramfs(tmp_path: Path) -> Iterator[Path]:
+    """A file system without direct I/O (ramfs refuses O_DIRECT); mounting needs root."""
+    point = tmp_path / "ramfs"
+    point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "ramfs", "none", str(point)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a ramfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+async def test_file_store_falls_back_to_the_page_cache_where_direct_io_is_refused(
+    ramfs: Path,
+) -> None:
+    store = FileObjectStore(ramfs / "objects")
+    assert store.direct_io
+    data = pattern(3 * DIRECT_BLOCK + 5)
+    await store.put_new_parts("seg/1", [data[:7], data[7:]])
+    await store.put("other", b"small object")
+    assert not store.direct_io
+    assert await store.get_range("seg/1", 0, len(data)) == data
+    assert await store.get_range("seg/1", DIRECT_BLOCK - 3, 10) == data[DIRECT_BLOCK - 3 :][:10]
+    assert await store.get_range("other", 6, 100) == b"object"
+    # Only the objects are there: a file created before the refusal did not stay behind.
+    assert await keys_of(store) == ["other", "seg/1"]
+    await store.close()
+
+    reopened = FileObjectStore(ramfs / "objects")  # refused on its first read this time
+    assert await reopened.get_range("seg/1", 1, 4) == data[1:5]
+    assert not reopened.direct_io
+    await reopened.close()
 
 
 async def test_file_put_leaves_no_temp_files(tmp_path: Path) -> None:
