@@ -42,6 +42,13 @@ def unfilled_bytearray(size: int) -> bytearray:
     return buffer
 
 
+def most_of_a_bytearray(view: memoryview) -> bool:
+    """A writable view covering at least half of the bytearray it belongs to: worth keeping
+    (and caching) as it is, where a smaller one would pin a much larger buffer."""
+    owner = view.obj
+    return not view.readonly and isinstance(owner, bytearray) and 2 * view.nbytes >= len(owner)
+
+
 def aligned_unfilled(size: int, alignment: int) -> memoryview:
     """A writable view of `size` unfilled bytes starting at an address that is a multiple
     of `alignment` (a power of two), as direct I/O needs; same caveat as unfilled_bytearray."""

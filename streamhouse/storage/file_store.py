@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import mmap
 import os
 import threading
 import uuid
@@ -117,7 +116,8 @@ class FileObjectStore(ObjectStore):
         """Directories of puts, kept open to fsync them without an open and a close."""
         self._retired_dir_fds: list[int] = []
         self._recent_puts: OrderedDict[str, None] = OrderedDict()
-        """Keys of the latest puts, whose files are cheap to open on the event loop."""
+        """Keys of the latest puts, whose files are cheap to open on the event loop (for
+        reads there, through the page cache)."""
         self._direct = direct_io and _DIRECT != 0
         self._loop_reads = _NOWAIT is not None
         self._workers = WorkerThreads(IO_THREADS, "file-store")
@@ -384,9 +384,10 @@ class FileObjectStore(ObjectStore):
         path = self._path(key)
         try:
             await self._run(write, path, parts)
-            self._recent_puts[key] = None
-            if len(self._recent_puts) > RECENT_PUTS:
-                self._recent_puts.popitem(last=False)
+            if self._loop_reads and not self._direct:
+                self._recent_puts[key] = None
+                if len(self._recent_puts) > RECENT_PUTS:
+                    self._recent_puts.popitem(last=False)
         finally:
             # Evict after the rename so no read keeps serving the replaced file.
             self._evict(key)
@@ -456,10 +457,10 @@ _staging = threading.local()
 
 
 def _staging_buffer() -> memoryview:
-    """This thread's page-aligned buffer for direct writes (anonymous mmap memory)."""
+    """This thread's aligned buffer for direct writes."""
     buffer: memoryview | None = getattr(_staging, "buffer", None)
     if buffer is None:
-        buffer = _staging.buffer = memoryview(mmap.mmap(-1, STAGING_BYTES))
+        buffer = _staging.buffer = aligned_unfilled(STAGING_BYTES, DIRECT_BLOCK)
     return buffer
 
 

@@ -17,6 +17,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamhouse.buffers import most_of_a_bytearray
 from streamhouse.metadata.model import (
     BatchInfo,
     BatchOutcome,
@@ -522,12 +523,8 @@ def _writable(raw: Buffer) -> bytearray | memoryview | None:
     """`raw` itself if its bytes may be patched in place and cached as they are: writable,
     and most of its buffer, so that a small chunk of a run read together never pins the
     whole run's buffer in the cache."""
-    if isinstance(raw, bytearray):
+    if isinstance(raw, bytearray) or (isinstance(raw, memoryview) and most_of_a_bytearray(raw)):
         return raw
-    if isinstance(raw, memoryview) and not raw.readonly:
-        owner = raw.obj
-        if isinstance(owner, bytearray) and 2 * raw.nbytes >= len(owner):
-            return raw
     return None
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from streamhouse.buffers import most_of_a_bytearray
 from streamhouse.metadata.model import BatchInfo, ChunkToCommit, SegmentToCommit
 from streamhouse.protocol.records import (
     BatchHeader,
@@ -109,13 +110,7 @@ def _keep_by_reference(pieces: list[memoryview]) -> bool:
     """A chunk that is one writable piece making up most of its buffer (a produce request for
     one partition, received into a buffer of its own) is used in place, without a copy.
     Anything else is copied, so a small chunk never pins a much larger buffer in the cache."""
-    if len(pieces) != 1:
-        return False
-    piece = pieces[0]
-    if piece.readonly:
-        return False
-    owner = piece.obj
-    return 2 * len(piece) >= len(owner) if isinstance(owner, bytearray) else False
+    return len(pieces) == 1 and most_of_a_bytearray(pieces[0])
 
 
 class SegmentBuilder:
