@@ -27,6 +27,7 @@ from streamhouse.metadata.store import MetadataStore
 from streamhouse.protocol.records import BatchHeader
 from streamhouse.storage.cache import SegmentCache
 from streamhouse.storage.errors import StorageErrorCode
+from streamhouse.storage.keys import SPREAD_PREFIXES
 from streamhouse.storage.object_store import ObjectStore
 from streamhouse.storage.partitions import PartitionKey, PartitionView, PartitionViews
 from streamhouse.storage.read_path import ReadPath, ReadRequest, ReadResult
@@ -96,6 +97,7 @@ class StorageEngine:
         """Check that both stores answer; nothing else needs rebuilding (views load lazily)."""
         await self.metadata.ping()
         await self.objects.ping()
+        await self.objects.prepare(SPREAD_PREFIXES)
 
     async def close(self) -> None:
         """Seal and commit the open segment and wait for every upload in flight."""

@@ -160,6 +160,24 @@ class FileObjectStore(ObjectStore):
 
     # -- blocking work, run in threads ---------------------------------------------------------
 
+    def _prepare_sync(self, directories: list[Path]) -> None:
+        """Create the missing ones of these directories of the root, then fsync the root once
+        rather than once for each (as the write path would, creating them one by one)."""
+        self._ensure_dir(self.root)
+        created = False
+        for directory in directories:
+            if directory in self._known_dirs:
+                continue
+            try:
+                directory.mkdir()
+                created = True
+            except FileExistsError:
+                if not directory.is_dir():
+                    raise
+        if created:
+            self._fsync_dir(self.root)
+        self._known_dirs.update(directories)
+
     def _put_sync(self, path: Path, parts: Sequence[Buffer]) -> None:
         self._recreating_dirs(self._write_and_rename, path, parts)
 
@@ -368,6 +386,16 @@ class FileObjectStore(ObjectStore):
             raise ObjectStoreError(f"{fn.__name__} failed under {self.root}: {exc}") from exc
         except OSError as exc:
             raise ObjectStoreError(f"{fn.__name__} failed under {self.root}: {exc}") from exc
+
+    async def prepare(self, prefixes: Sequence[str]) -> None:
+        """Create a directory for each prefix now, so that the first put under it does not
+        pay a mkdir and an fsync of the root on the write path."""
+        directories = []
+        for prefix in prefixes:
+            if "/" in prefix:
+                raise ValueError(f"prefix must be one path component: {prefix!r}")
+            directories.append(self._path(prefix))
+        await self._run(self._prepare_sync, directories)
 
     async def put(self, key: str, data: Buffer) -> None:
         await self.put_parts(key, (data,))

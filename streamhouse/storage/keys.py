@@ -12,6 +12,9 @@ import hashlib
 
 MAX_KEY_BYTES = 1024  # the S3 limit, applied everywhere so every backend accepts the same keys
 
+SPREAD_PREFIXES = tuple(f"{digest:02x}" for digest in range(256))
+"""Every prefix `spread_key` puts in front of a name."""
+
 
 def spread_key(name: str) -> str:
     """Return `name` under a two-hex-digit prefix derived from its hash, e.g. "3f/<name>".

@@ -55,6 +55,11 @@ class ObjectStore(abc.ABC):
         Stores where that is cheaper than all-or-nothing (files) override this."""
         await self.put_parts(key, parts)
 
+    async def prepare(self, prefixes: Sequence[str]) -> None:
+        """Get ready for keys under these '/'-free prefixes (a hint: stores that need
+        nothing ignore it)."""
+        return None
+
     @abc.abstractmethod
     async def get_range(self, key: str, start: int, length: int) -> Buffer:
         """Bytes [start, start+length) of the object (a writable buffer saves the read path

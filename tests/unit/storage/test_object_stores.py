@@ -22,7 +22,7 @@ from streamhouse.storage.file_store import (
     TEMP_DIR,
     FileObjectStore,
 )
-from streamhouse.storage.keys import spread_key
+from streamhouse.storage.keys import SPREAD_PREFIXES, spread_key
 from streamhouse.storage.memory_store import MemoryObjectStore
 from streamhouse.storage.s3_store import S3ObjectStore
 from tests.support.fixtures import TEST_BUCKET, new_s3_store
@@ -185,6 +185,17 @@ async def test_negative_range_is_rejected(store: ObjectStore) -> None:
         await store.get_range("k", -1, 2)
     with pytest.raises(ValueError):
         await store.get_range("k", 0, -2)
+
+
+async def test_prepared_prefixes_hold_nothing_until_put_and_take_puts(store: ObjectStore) -> None:
+    await store.prepare(["3f", "a0"])
+    await store.prepare(["3f", "a0"])  # again, as every restart does
+    assert await keys_of(store) == []
+    await store.put_new_parts("3f/segment", [b"new ", b"segment"])
+    await store.put("a0/object", b"replaced")
+    await store.put("a0/object", b"object")
+    assert await keys_of(store) == ["3f/segment", "a0/object"]
+    assert await store.get_range("3f/segment", 0, 100) == b"new segment"
 
 
 async def test_ping_answers(store: ObjectStore) -> None:
@@ -425,6 +436,29 @@ async def test_file_put_new_never_replaces_an_object(tmp_path: Path) -> None:
     before = len(os.listdir("/proc/self/fd"))
     await store.close()
     assert len(os.listdir("/proc/self/fd")) < before  # the directory it fsynced is closed
+
+
+async def test_file_prepare_creates_prefix_directories_of_a_new_root(tmp_path: Path) -> None:
+    store = FileObjectStore(tmp_path / "new" / "root")
+    await store.prepare(SPREAD_PREFIXES)
+    root = tmp_path / "new" / "root"
+    assert sorted(p.name for p in root.iterdir()) == sorted(SPREAD_PREFIXES)
+    # A directory removed behind the store's back still comes back on the next put.
+    (root / "3f").rmdir()
+    await store.put_new_parts("3f/segment", [b"data"])
+    assert await keys_of(store) == ["3f/segment"]
+
+
+async def test_file_prepare_refuses_nested_prefixes_and_prefixes_that_are_objects(
+    tmp_path: Path,
+) -> None:
+    store = FileObjectStore(tmp_path)
+    with pytest.raises(ValueError):
+        await store.prepare(["ab/cd"])
+    await store.put("ab", b"an object, not a prefix")
+    with pytest.raises(ObjectStoreError):
+        await store.prepare(["ab"])
+    assert await store.get_range("ab", 0, 100) == b"an object, not a prefix"
 
 
 async def test_file_ping_creates_a_missing_root_but_fails_on_a_file(tmp_path: Path) -> None:
