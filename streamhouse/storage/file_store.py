@@ -130,6 +130,12 @@ class FileObjectStore(ObjectStore):
         refuses it once)."""
         return self._direct
 
+    @property
+    def _reads_on_loop(self) -> bool:
+        """Reads the page cache holds may be copied on the event loop (never with direct
+        I/O, which bypasses that cache)."""
+        return self._loop_reads and not self._direct
+
     # -- paths ---------------------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:
@@ -150,11 +156,7 @@ class FileObjectStore(ObjectStore):
                 break
             probe = probe.parent
         for new_dir in reversed(missing):
-            try:
-                new_dir.mkdir()
-            except FileExistsError:
-                if not new_dir.is_dir():
-                    raise
+            _make_dir(new_dir)
             self._fsync_dir(new_dir.parent)
         self._known_dirs.add(directory)
 
@@ -166,14 +168,8 @@ class FileObjectStore(ObjectStore):
         self._ensure_dir(self.root)
         created = False
         for directory in directories:
-            if directory in self._known_dirs:
-                continue
-            try:
-                directory.mkdir()
-                created = True
-            except FileExistsError:
-                if not directory.is_dir():
-                    raise
+            if directory not in self._known_dirs:
+                created |= _make_dir(directory)
         if created:
             self._fsync_dir(self.root)
         self._known_dirs.update(directories)
@@ -412,7 +408,7 @@ class FileObjectStore(ObjectStore):
         path = self._path(key)
         try:
             await self._run(write, path, parts)
-            if self._loop_reads and not self._direct:
+            if self._reads_on_loop:
                 self._recent_puts[key] = None
                 if len(self._recent_puts) > RECENT_PUTS:
                     self._recent_puts.popitem(last=False)
@@ -424,7 +420,7 @@ class FileObjectStore(ObjectStore):
         path = self._path(key)
         validate_range(start, length)
         handle = self._open_files.get(key)
-        loop_reads = self._loop_reads and not self._direct
+        loop_reads = self._reads_on_loop
         if handle is None and loop_reads and key in self._recent_puts:
             handle = self._open_written(key, path)
         if handle is None:
@@ -479,6 +475,17 @@ class FileObjectStore(ObjectStore):
         workers, self._workers = self._workers, WorkerThreads(IO_THREADS, "file-store")
         workers.shutdown()
         self._close_dirs()
+
+
+def _make_dir(directory: Path) -> bool:
+    """Create `directory` unless it exists already; True if this call created it."""
+    try:
+        directory.mkdir()
+    except FileExistsError:
+        if not directory.is_dir():
+            raise
+        return False
+    return True
 
 
 _staging = threading.local()
