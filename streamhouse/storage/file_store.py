@@ -30,7 +30,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -72,13 +71,11 @@ DIRECT_BLOCK = 4096
 """Alignment of direct I/O (file offsets, lengths, buffer addresses): the largest logical
 block size of common devices."""
 
-STAGING_BYTES = 1024 * 1024
-"""Each writer thread's aligned buffer that a direct write gathers its parts into."""
-
 TEMP_DIR = ".streamhouse-tmp"
 """Reserved top-level name under the root; keys may not start with it."""
 
 _T = TypeVar("_T")
+_Writer = Callable[[Path, Sequence[Buffer]], "memoryview | None"]
 
 
 @dataclass(slots=True)
@@ -174,24 +171,21 @@ class FileObjectStore(ObjectStore):
             self._fsync_dir(self.root)
         self._known_dirs.update(directories)
 
-    def _put_sync(self, path: Path, parts: Sequence[Buffer]) -> None:
-        self._recreating_dirs(self._write_and_rename, path, parts)
+    def _put_sync(self, path: Path, parts: Sequence[Buffer]) -> memoryview | None:
+        return self._recreating_dirs(self._write_and_rename, path, parts)
 
-    def _create_sync(self, path: Path, parts: Sequence[Buffer]) -> None:
-        self._recreating_dirs(self._write_new, path, parts)
+    def _create_sync(self, path: Path, parts: Sequence[Buffer]) -> memoryview | None:
+        return self._recreating_dirs(self._write_new, path, parts)
 
     def _recreating_dirs(
-        self,
-        write: Callable[[Path, Sequence[Buffer]], None],
-        path: Path,
-        parts: Sequence[Buffer],
-    ) -> None:
+        self, write: _Writer, path: Path, parts: Sequence[Buffer]
+    ) -> memoryview | None:
         try:
-            write(path, parts)
+            return write(path, parts)
         except FileNotFoundError:
             # A directory we remembered was removed behind our back: forget and recreate.
             self._forget_dirs()
-            write(path, parts)
+            return write(path, parts)
 
     def _forget_dirs(self) -> None:
         self._known_dirs.clear()
@@ -214,19 +208,23 @@ class FileObjectStore(ObjectStore):
                 fd = self._dir_fds[directory]
         os.fsync(fd)
 
-    def _write_new(self, path: Path, parts: Sequence[Buffer]) -> None:
+    def _write_new(self, path: Path, parts: Sequence[Buffer]) -> memoryview | None:
         self._ensure_dir(path.parent)
-        self._create_file(path, parts)
+        stored = self._create_file(path, parts)
         self._fsync_dir(path.parent)
+        return stored
 
-    def _create_file(self, path: Path, parts: Sequence[Buffer]) -> None:
+    def _create_file(self, path: Path, parts: Sequence[Buffer]) -> memoryview | None:
         """Create `path`, which must not exist yet, holding `parts`, fsynced; a failure after
-        creating it removes it again."""
+        creating it removes it again. Returns the buffer a direct write gathered the parts
+        into (see ObjectStore.put_new_parts)."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             try:
+                gathered = None
                 if self._direct and _set_direct(fd, True):
-                    _write_direct(fd, parts)
+                    gathered = _gather_aligned(parts)
+                    _write_direct(fd, gathered)
                 else:
                     self._direct = False
                     _write_all(fd, parts)
@@ -236,18 +234,20 @@ class FileObjectStore(ObjectStore):
         except BaseException:
             path.unlink(missing_ok=True)
             raise
+        return gathered
 
-    def _write_and_rename(self, path: Path, parts: Sequence[Buffer]) -> None:
+    def _write_and_rename(self, path: Path, parts: Sequence[Buffer]) -> memoryview | None:
         self._ensure_dir(self._temp_dir)
         self._ensure_dir(path.parent)
         temp = self._temp_dir / f"{uuid.uuid4().hex}.tmp"
-        self._create_file(temp, parts)
+        stored = self._create_file(temp, parts)
         try:
             os.replace(temp, path)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
         self._fsync_dir(path.parent)
+        return stored
 
     def _delete_sync(self, path: Path) -> None:
         try:
@@ -399,15 +399,13 @@ class FileObjectStore(ObjectStore):
     async def put_parts(self, key: str, parts: Sequence[Buffer]) -> None:
         await self._put(self._put_sync, key, parts)
 
-    async def put_new_parts(self, key: str, parts: Sequence[Buffer]) -> None:
-        await self._put(self._create_sync, key, parts)
+    async def put_new_parts(self, key: str, parts: Sequence[Buffer]) -> memoryview | None:
+        return await self._put(self._create_sync, key, parts)
 
-    async def _put(
-        self, write: Callable[[Path, Sequence[Buffer]], None], key: str, parts: Sequence[Buffer]
-    ) -> None:
+    async def _put(self, write: _Writer, key: str, parts: Sequence[Buffer]) -> memoryview | None:
         path = self._path(key)
         try:
-            await self._run(write, path, parts)
+            stored = await self._run(write, path, parts)
             if self._reads_on_loop:
                 self._recent_puts[key] = None
                 if len(self._recent_puts) > RECENT_PUTS:
@@ -415,6 +413,7 @@ class FileObjectStore(ObjectStore):
         finally:
             # Evict after the rename so no read keeps serving the replaced file.
             self._evict(key)
+        return stored
 
     async def get_range(self, key: str, start: int, length: int) -> Buffer:
         path = self._path(key)
@@ -488,15 +487,15 @@ def _make_dir(directory: Path) -> bool:
     return True
 
 
-_staging = threading.local()
-
-
-def _staging_buffer() -> memoryview:
-    """This thread's aligned buffer for direct writes."""
-    buffer: memoryview | None = getattr(_staging, "buffer", None)
-    if buffer is None:
-        buffer = _staging.buffer = aligned_unfilled(STAGING_BYTES, DIRECT_BLOCK)
-    return buffer
+def _gather_aligned(parts: Sequence[Buffer]) -> memoryview:
+    """`parts` back to back in one new buffer aligned for direct I/O."""
+    views = [memoryview(part).cast("B") for part in parts]
+    gathered = aligned_unfilled(sum(len(view) for view in views), DIRECT_BLOCK)
+    position = 0
+    for view in views:
+        gathered[position : position + len(view)] = view
+        position += len(view)
+    return gathered
 
 
 def _is_direct(fd: int) -> bool:
@@ -515,28 +514,14 @@ def _set_direct(fd: int, on: bool) -> bool:
     return True
 
 
-def _write_direct(fd: int, parts: Sequence[Buffer]) -> None:
-    """Write `parts` to `fd`, opened for direct I/O, through the aligned staging buffer;
-    the last partial block (and anything the device would not take directly) goes
-    through the page cache."""
-    staging = _staging_buffer()
-    filled = offset = 0
-    for part in parts:
-        view = memoryview(part).cast("B")
-        while view:
-            taken = min(len(view), STAGING_BYTES - filled)
-            staging[filled : filled + taken] = view[:taken]
-            filled += taken
-            view = view[taken:]
-            if filled == STAGING_BYTES:
-                offset = _pwrite_all(fd, staging, offset)
-                filled = 0
-    whole_blocks = filled - filled % DIRECT_BLOCK
-    if whole_blocks:
-        offset = _pwrite_all(fd, staging[:whole_blocks], offset)
-    if filled > whole_blocks:
+def _write_direct(fd: int, gathered: memoryview) -> None:
+    """Write `gathered` (aligned) to `fd`, opened for direct I/O; the last partial block
+    (and anything the device would not take directly) goes through the page cache."""
+    whole_blocks = len(gathered) - len(gathered) % DIRECT_BLOCK
+    offset = _pwrite_all(fd, gathered[:whole_blocks], 0) if whole_blocks else 0
+    if offset < len(gathered):
         _set_direct(fd, False)
-        _pwrite_all(fd, staging[whole_blocks:filled], offset)
+        _pwrite_all(fd, gathered[offset:], offset)
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> int:

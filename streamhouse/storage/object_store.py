@@ -48,12 +48,17 @@ class ObjectStore(abc.ABC):
         avoid the copy)."""
         await self.put(key, parts[0] if len(parts) == 1 else b"".join(parts))
 
-    async def put_new_parts(self, key: str, parts: Sequence[Buffer]) -> None:
+    async def put_new_parts(self, key: str, parts: Sequence[Buffer]) -> memoryview | None:
         """put_parts() under a key never used before, as every segment's is. Durable as
         put() once it returns, but a crash before then may leave part of the object
         under the key: an object nobody committed, garbage to collect like any other.
-        Stores where that is cheaper than all-or-nothing (files) override this."""
+        Stores where that is cheaper than all-or-nothing (files) override this.
+
+        A store that gathered the parts into one buffer to write them returns that
+        buffer (writable, exactly the object's bytes, no longer used by the store), so
+        the caller need not copy them again; otherwise None."""
         await self.put_parts(key, parts)
+        return None
 
     async def prepare(self, prefixes: Sequence[str]) -> None:
         """Get ready for keys under these '/'-free prefixes (a hint: stores that need

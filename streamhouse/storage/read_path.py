@@ -437,11 +437,11 @@ class ReadPath:
         batches are skipped: the index does not reference them either).
         """
         admitted = []
-        for chunk, chunk_result in zip(segment.chunks, result.chunks, strict=True):
+        chunks = zip(segment.chunks, segment.chunk_data, result.chunks, strict=True)
+        for chunk, data, chunk_result in chunks:
             key = (chunk.topic_id, chunk.partition)
             view = self._views.cached(key)
             epoch = view.leader_epoch if view is not None else 0
-            data = chunk.data
             position = 0  # within the chunk
             runs: list[list[tuple[int, int, BatchInfo, int]]] = [[]]
             for info, outcome in zip(chunk.batches, chunk_result.batches, strict=True):

@@ -76,8 +76,9 @@ class SealedChunk:
     byte_start: int
     byte_length: int
     batches: tuple[BatchInfo, ...]
-    data: memoryview = field(compare=False, repr=False)
-    """The chunk's bytes, contiguous and writable (offsets are patched here after commit)."""
+    pieces: tuple[memoryview, ...] = field(compare=False, repr=False)
+    """The chunk's bytes as appended: one view per append, each still in its request's
+    buffer."""
 
 
 @dataclass(slots=True)
@@ -86,13 +87,49 @@ class SealedSegment:
 
     object_key: str
     created_ms: int
-    parts: tuple[memoryview, ...]
-    """The object's bytes, in order, as a few buffers (written with one gather write)."""
     size: int
     chunks: tuple[SealedChunk, ...]
+    chunk_data: tuple[memoryview, ...] = ()
+    """Each chunk's bytes, contiguous and writable (offsets are patched there after the
+    commit); set by keep_contents() once the object is stored."""
+
+    @property
+    def parts(self) -> list[memoryview]:
+        """The object's bytes, in order, as the appended views (written with one gather)."""
+        return [piece for chunk in self.chunks for piece in chunk.pieces]
 
     def joined(self) -> bytes:
         return b"".join(self.parts)
+
+    def keep_contents(self, stored: memoryview | None) -> None:
+        """Settle chunk_data: slices of `stored`, the whole object in one writable buffer,
+        when the object store made one while storing it; otherwise a chunk of one piece
+        that fills most of its buffer (a produce request for one partition, received into
+        a buffer of its own) is used in place, and the others are copied into one buffer.
+        Either way no cached chunk pins a buffer much larger than the chunks using it."""
+        if stored is not None and most_of_a_bytearray(stored):
+            self.chunk_data = tuple(
+                stored[c.byte_start : c.byte_start + c.byte_length] for c in self.chunks
+            )
+            return
+        kept = [len(c.pieces) == 1 and most_of_a_bytearray(c.pieces[0]) for c in self.chunks]
+        copied = memoryview(
+            bytearray().join(
+                piece
+                for chunk, by_reference in zip(self.chunks, kept, strict=True)
+                if not by_reference
+                for piece in chunk.pieces
+            )
+        )
+        data: list[memoryview] = []
+        position = 0
+        for chunk, by_reference in zip(self.chunks, kept, strict=True):
+            if by_reference:
+                data.append(chunk.pieces[0])
+            else:
+                data.append(copied[position : position + chunk.byte_length])
+                position += chunk.byte_length
+        self.chunk_data = tuple(data)
 
     def to_commit(self) -> SegmentToCommit:
         return SegmentToCommit(
@@ -104,13 +141,6 @@ class SealedSegment:
             ),
             created_ms=self.created_ms,
         )
-
-
-def _keep_by_reference(pieces: list[memoryview]) -> bool:
-    """A chunk that is one writable piece making up most of its buffer (a produce request for
-    one partition, received into a buffer of its own) is used in place, without a copy.
-    Anything else is copied, so a small chunk never pins a much larger buffer in the cache."""
-    return len(pieces) == 1 and most_of_a_bytearray(pieces[0])
 
 
 class SegmentBuilder:
@@ -151,41 +181,21 @@ class SegmentBuilder:
         return chunk.index, first
 
     def seal(self, object_key: str, created_ms: int) -> SealedSegment:
-        """The object's parts and the chunk table; chunks not kept by reference are copied
-        into one shared buffer."""
-        open_chunks = list(self._chunks.values())
-        lengths = [sum(len(p) for p in chunk.pieces) for chunk in open_chunks]
-        by_reference = [_keep_by_reference(chunk.pieces) for chunk in open_chunks]
-        copied = memoryview(
-            bytearray().join(
-                piece
-                for chunk, kept in zip(open_chunks, by_reference, strict=True)
-                if not kept
-                for piece in chunk.pieces
-            )
-        )
+        """The chunk table, each chunk still as its appended views: nothing is copied until
+        the object is stored (see SealedSegment.keep_contents)."""
         chunks: list[SealedChunk] = []
-        parts: list[memoryview] = []
-        position = copied_position = 0
-        run_start = -1  # where the current run of copied chunks starts in `copied`
-        for chunk, length, kept in zip(open_chunks, lengths, by_reference, strict=True):
-            if kept:
-                if run_start >= 0:
-                    parts.append(copied[run_start:copied_position])
-                    run_start = -1
-                data = chunk.pieces[0]
-                parts.append(data)
-            else:
-                if run_start < 0:
-                    run_start = copied_position
-                data = copied[copied_position : copied_position + length]
-                copied_position += length
+        position = 0
+        for chunk in self._chunks.values():
+            length = sum(len(piece) for piece in chunk.pieces)
             chunks.append(
                 SealedChunk(
-                    chunk.topic_id, chunk.partition, position, length, tuple(chunk.infos), data
+                    chunk.topic_id,
+                    chunk.partition,
+                    position,
+                    length,
+                    tuple(chunk.infos),
+                    tuple(chunk.pieces),
                 )
             )
             position += length
-        if run_start >= 0:
-            parts.append(copied[run_start:copied_position])
-        return SealedSegment(object_key, created_ms, tuple(parts), position, tuple(chunks))
+        return SealedSegment(object_key, created_ms, position, tuple(chunks))

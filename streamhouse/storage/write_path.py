@@ -272,12 +272,14 @@ class WritePath:
 
     async def _upload(self, sealed: _Sealed) -> None:
         """PUT the segment, hand it to the committer, and wait until it is answered."""
-        size = sealed.segment.size
+        segment = sealed.segment
+        size = segment.size
         began = time.monotonic()
         try:
             async with self._upload_slots:
                 began = time.monotonic()
-                await self._objects.put_new_parts(sealed.segment.object_key, sealed.segment.parts)
+                stored = await self._objects.put_new_parts(segment.object_key, segment.parts)
+            segment.keep_contents(stored)
             self._observer.object_put(time.monotonic() - began, size, False)
             sealed.uploaded.set_result(None)
         except Exception as exc:

@@ -16,12 +16,7 @@ import pytest
 from aiohttp import web
 
 from streamhouse.storage import ObjectNotFound, ObjectStore, ObjectStoreError, open_object_store
-from streamhouse.storage.file_store import (
-    DIRECT_BLOCK,
-    STAGING_BYTES,
-    TEMP_DIR,
-    FileObjectStore,
-)
+from streamhouse.storage.file_store import DIRECT_BLOCK, TEMP_DIR, FileObjectStore
 from streamhouse.storage.keys import SPREAD_PREFIXES, spread_key
 from streamhouse.storage.memory_store import MemoryObjectStore
 from streamhouse.storage.s3_store import S3ObjectStore
@@ -169,6 +164,19 @@ async def test_put_parts_stores_the_concatenation(store: ObjectStore, method: st
     assert await store.get_range("segs/parts", 0, len(whole) + 10) == whole
 
 
+async def test_a_buffer_returned_by_a_new_put_is_the_object_and_the_callers_to_patch(
+    store: ObjectStore,
+) -> None:
+    """The write path keeps what a store gathered for its cache and patches offsets there."""
+    parts = [memoryview(bytearray(pattern(5000, seed=1))), b"tail", pattern(2 * DIRECT_BLOCK + 3)]
+    whole = b"".join(parts)
+    stored = await store.put_new_parts("segs/new", parts)
+    if stored is not None:
+        assert stored == whole and not stored.readonly
+        stored[:4] = b"XXXX"
+    assert await store.get_range("segs/new", 0, len(whole)) == whole
+
+
 @pytest.mark.parametrize("key", ["", "/abs/key", "../escape", "a/../../escape", "a//b", "a/./b"])
 async def test_invalid_keys_are_rejected_before_any_io(store: ObjectStore, key: str) -> None:
     with pytest.raises(ValueError):
@@ -270,17 +278,18 @@ def test_open_object_store_rejects_unknown_urls(url: str) -> None:
 async def test_file_objects_of_any_length_read_back_exactly_over_any_range(
     tmp_path: Path, direct_io: bool
 ) -> None:
-    # Direct I/O moves whole 4 KiB blocks through a 1 MiB staging buffer: lengths and
-    # ranges on either side of those boundaries, and parts that straddle them.
+    # Direct I/O writes whole 4 KiB blocks from one aligned buffer and the rest through the
+    # page cache: lengths and ranges on either side of those boundaries, parts straddling them.
     store = FileObjectStore(tmp_path, direct_io=direct_io)
-    block, staging = DIRECT_BLOCK, STAGING_BYTES
+    block, staging = DIRECT_BLOCK, MiB
     for length in [1, block - 1, block, block + 1, staging - 1, staging, 2 * staging + 4097]:
         data = pattern(length, seed=length % 251)
         cuts = sorted({0, 1, block // 2, block + 3, staging - 5, staging + 1, length} & set(
             range(length + 1)
         ))
         parts = [data[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
-        await store.put_new_parts(f"o/{length}", parts)
+        stored = await store.put_new_parts(f"o/{length}", parts)
+        assert (stored == data) if direct_io else (stored is None)
         assert await store.get_range(f"o/{length}", 0, length) == data
         for start in {0, 1, block - 1, block, length // 3, length - 1}:
             for size in {1, block, block + 2, length}:

@@ -28,17 +28,26 @@ def test_sealed_segment_keeps_each_partition_contiguous_in_append_order(appends)
     segment = builder.seal("k", 0)
     whole = segment.joined()
     assert len(whole) == segment.size == builder.size
+    segment.keep_contents(None)  # as a store that returns no gathered buffer leaves it
+    copied = segment.chunk_data
+    segment.keep_contents(memoryview(bytearray(whole)))
     position = 0
-    for chunk in segment.chunks:
+    for chunk, own, sliced in zip(segment.chunks, copied, segment.chunk_data, strict=True):
         assert chunk.byte_start == position
         data = memoryview(whole)[chunk.byte_start : chunk.byte_start + chunk.byte_length]
-        assert bytes(chunk.data) == bytes(data)
+        assert own == data and sliced == data and not own.readonly
         batches = [view for _, view in iter_batches(data)]
         assert [v for _, v in values_of(batches)] == expected[chunk.partition]
         assert [b.byte_length for b in chunk.batches] == [len(b) for b in batches]
         position += chunk.byte_length
     assert position == segment.size
     assert segment.to_commit().object_size == segment.size
+    # A stored buffer mostly unused (a small object's alignment slack) is not pinned.
+    roomy = bytearray(3 * len(whole))
+    roomy[: len(whole)] = whole
+    segment.keep_contents(memoryview(roomy)[: len(whole)])
+    assert all(data.obj is not roomy for data in segment.chunk_data)
+    assert b"".join(segment.chunk_data) == whole
 
 
 def test_cache_serves_sub_ranges_of_extents_and_stays_within_its_bound() -> None:
