@@ -109,6 +109,11 @@ async def _read_body(response: aiohttp.ClientResponse, expected: int) -> bytearr
     return buffer
 
 
+SMALL_PART_BYTES = 64 * 1024
+"""Body parts below this are sent gathered with their neighbours (a segment of many small
+appends would otherwise take a socket write per append)."""
+
+
 class _PartsPayload(aiohttp.payload.Payload):
     """A request body sent from the buffers it is made of, without joining them into one
     (aiohttp's own BytesPayload takes one buffer, and warns about any over 1 MiB)."""
@@ -119,8 +124,20 @@ class _PartsPayload(aiohttp.payload.Payload):
         self._size = sum(len(view) for view in views)
 
     async def write(self, writer: AbstractStreamWriter) -> None:
+        small = bytearray()
         for view in self._value:
+            if len(view) < SMALL_PART_BYTES:
+                small += view
+                if len(small) < SMALL_PART_BYTES:
+                    continue
+                view = memoryview(small)
+                small = bytearray()  # a new one: the transport may still hold the last
+            elif small:
+                await writer.write(small)
+                small = bytearray()
             await writer.write(view)
+        if small:
+            await writer.write(small)
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         return b"".join(self._value).decode(encoding, errors)
