@@ -128,6 +128,10 @@ class FileObjectStore(ObjectStore):
         return self._direct
 
     @property
+    def gathers_new_objects(self) -> bool:
+        return self._direct
+
+    @property
     def _reads_on_loop(self) -> bool:
         """Reads the page cache holds may be copied on the event loop (never with direct
         I/O, which bypasses that cache)."""

@@ -60,6 +60,12 @@ class ObjectStore(abc.ABC):
         await self.put_parts(key, parts)
         return None
 
+    @property
+    def gathers_new_objects(self) -> bool:
+        """Whether put_new_parts() returns the object gathered into one buffer (so callers
+        should hand it their parts as they are rather than join them first)."""
+        return False
+
     async def prepare(self, prefixes: Sequence[str]) -> None:
         """Get ready for keys under these '/'-free prefixes (a hint: stores that need
         nothing ignore it)."""

@@ -278,8 +278,12 @@ class WritePath:
         try:
             async with self._upload_slots:
                 began = time.monotonic()
-                stored = await self._objects.put_new_parts(segment.object_key, segment.parts)
-            segment.keep_contents(stored)
+                if self._objects.gathers_new_objects:
+                    stored = await self._objects.put_new_parts(segment.object_key, segment.parts)
+                    segment.keep_contents(stored)
+                else:  # join what needs joining once, and send that
+                    segment.keep_contents(None)
+                    await self._objects.put_new_parts(segment.object_key, segment.chunk_data)
             self._observer.object_put(time.monotonic() - began, size, False)
             sealed.uploaded.set_result(None)
         except Exception as exc:
