@@ -222,15 +222,14 @@ class FileObjectStore(ObjectStore):
         """Create `path`, which must not exist yet, holding `parts`, fsynced; a failure after
         creating it removes it again. Returns the buffer a direct write gathered the parts
         into (see ObjectStore.put_new_parts)."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fd = self._open_new(path)
         try:
             try:
                 gathered = None
-                if self._direct and _set_direct(fd, True):
+                if self._direct:
                     gathered = _gather_aligned(parts)
                     _write_direct(fd, gathered)
                 else:
-                    self._direct = False
                     _write_all(fd, parts)
                 os.fsync(fd)
             finally:
@@ -239,6 +238,21 @@ class FileObjectStore(ObjectStore):
             path.unlink(missing_ok=True)
             raise
         return gathered
+
+    def _open_new(self, path: Path) -> int:
+        """Create `path`, which must not exist yet, for writing: with direct I/O unless the
+        file system refuses it, which turns direct I/O off for good."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        if self._direct:
+            try:
+                return os.open(path, flags | _DIRECT, 0o644)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                # Linux creates the file before it checks the flag: remove it for the retry.
+                path.unlink(missing_ok=True)
+                self._direct = False
+        return os.open(path, flags, 0o644)
 
     def _write_and_rename(self, path: Path, parts: Sequence[Buffer]) -> memoryview | None:
         self._ensure_dir(self._temp_dir)
@@ -353,7 +367,7 @@ class FileObjectStore(ObjectStore):
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
                     raise
-                _set_direct(fd, False)  # the device wants another alignment: read through
+                _stop_direct(fd)  # the device wants another alignment: read through
         return _pread_into_bytearray(fd, length, start)
 
     def _open_and_pread(self, path: Path, length: int, start: int) -> tuple[int, Buffer]:
@@ -506,16 +520,10 @@ def _is_direct(fd: int) -> bool:
     return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & _DIRECT)
 
 
-def _set_direct(fd: int, on: bool) -> bool:
-    """Switch direct I/O on or off for `fd`; False if the file system does not support it."""
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _DIRECT if on else flags & ~_DIRECT)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:
-            raise
-        return False
-    return True
+def _stop_direct(fd: int) -> None:
+    """Switch direct I/O off for `fd`, opened by this store: of the flags F_SETFL can
+    change, the store sets only O_DIRECT."""
+    fcntl.fcntl(fd, fcntl.F_SETFL, 0)
 
 
 def _write_direct(fd: int, gathered: memoryview) -> None:
@@ -524,7 +532,7 @@ def _write_direct(fd: int, gathered: memoryview) -> None:
     whole_blocks = len(gathered) - len(gathered) % DIRECT_BLOCK
     offset = _pwrite_all(fd, gathered[:whole_blocks], 0) if whole_blocks else 0
     if offset < len(gathered):
-        _set_direct(fd, False)
+        _stop_direct(fd)
         _pwrite_all(fd, gathered[offset:], offset)
 
 
@@ -537,10 +545,10 @@ def _pwrite_all(fd: int, view: memoryview, offset: int) -> int:
         except OSError as exc:
             if exc.errno != errno.EINVAL or not _is_direct(fd):
                 raise
-            _set_direct(fd, False)
+            _stop_direct(fd)
             continue
         if written % DIRECT_BLOCK and written < len(view):
-            _set_direct(fd, False)
+            _stop_direct(fd)
         view = view[written:]
         offset += written
     return offset
