@@ -3,7 +3,8 @@
 Starts the broker (StreamHouse by default, Tansu with --tansu, anything with --broker-cmd),
 runs every scenario with its client in a separate process, and measures client-side
 throughput / latency together with the broker's CPU (user+sys from /proc) and peak RSS
-(VmHWM) over each scenario's measured window. With --compare, two brokers run
+(VmHWM) over each scenario's measured window, and the client's CPU, which shows when the
+client itself is the bound. With --compare, two brokers run
 interleaved (A, B, A, B, ...) for --repeat repetitions and the medians and per-repetition
 B/A ratios are printed. Run from the repository root:
 
@@ -44,6 +45,7 @@ class Window:
     """What the parent saw of one client run: the framed broker CPU and memory, and the result."""
 
     cpu_s: float | None = None
+    client_cpu_s: float | None = None
     peak_rss: int | None = None
     result: dict[str, Any] | None = None
     error: str = ""
@@ -70,17 +72,19 @@ def run_client(
     )
     timer = threading.Timer(timeout_s, proc.kill)
     timer.start()
-    cpu_begin = 0.0
+    cpu_begin = client_begin = 0.0
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
             if line == "BEGIN\n":
                 reset_peak_rss(broker.pid)
                 cpu_begin = cpu_seconds(broker.pid)
+                client_begin = cpu_seconds(proc.pid)
                 if profile is not None:
                     profiler = Profiler(broker.pid, profile, gil_only=gil_only)
             elif line == "END\n" and broker.alive():
                 window.cpu_s = cpu_seconds(broker.pid) - cpu_begin
+                window.client_cpu_s = cpu_seconds(proc.pid) - client_begin
                 window.peak_rss = peak_rss_bytes(broker.pid)
                 if profiler is not None:
                     window.profile, profiler = profiler.stop(), None
@@ -149,6 +153,8 @@ def measure(
     if scenario.workload != "group":
         result.msg_s = got["records"] / got["seconds"]
         result.mb_s = got["bytes"] / got["seconds"] / MB
+        if window.client_cpu_s is not None:
+            result.client_cpu_pct = 100 * window.client_cpu_s / got["seconds"]
     result.broker_cpu_s = window.cpu_s
     if window.cpu_s and scenario.workload not in ("group", "e2e"):
         result.rec_per_cpu_s = got["records"] / window.cpu_s

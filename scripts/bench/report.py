@@ -13,6 +13,7 @@ COLUMNS = [
     ("MB/s", "mb_s", "{:.1f}"),
     ("rec/CPU-s", "rec_per_cpu_s", "{:,.0f}"),
     ("CPU s", "broker_cpu_s", "{:.2f}"),
+    ("client %", "client_cpu_pct", "{:.0f}"),
     ("RSS MB", "peak_rss_mb", "{:.0f}"),
     ("p50 ms", "p50_ms", "{:.1f}"),
     ("p99 ms", "p99_ms", "{:.1f}"),
@@ -63,7 +64,7 @@ def comparison_table(results: Iterable[Result], a: str, b: str) -> str:
             continue
         for title, attr, _ in COLUMNS:
             value = getattr(r, attr)
-            if value is None or attr == "broker_cpu_s":
+            if value is None or attr in ("broker_cpu_s", "client_cpu_pct"):
                 continue
             key = (r.backend, r.scenario, title)
             if key not in grouped:

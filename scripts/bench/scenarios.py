@@ -61,6 +61,9 @@ class Result:
     msg_s: float | None = None
     mb_s: float | None = None
     broker_cpu_s: float | None = None
+    client_cpu_pct: float | None = None
+    """The client process's CPU over the window, in % of one core: near or above 100, the
+    client's own loop (Python, one thread) is what bounds msg/s."""
     rec_per_cpu_s: float | None = None
     peak_rss_mb: float | None = None
     p50_ms: float | None = None
