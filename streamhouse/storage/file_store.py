@@ -222,11 +222,11 @@ class FileObjectStore(ObjectStore):
         """Create `path`, which must not exist yet, holding `parts`, fsynced; a failure after
         creating it removes it again. Returns the buffer a direct write gathered the parts
         into (see ObjectStore.put_new_parts)."""
-        fd = self._open_new(path)
+        fd, direct = self._open_new(path)
         try:
             try:
                 gathered = None
-                if self._direct:
+                if direct:
                     gathered = _gather_aligned(parts)
                     _write_direct(fd, gathered)
                 else:
@@ -239,20 +239,20 @@ class FileObjectStore(ObjectStore):
             raise
         return gathered
 
-    def _open_new(self, path: Path) -> int:
-        """Create `path`, which must not exist yet, for writing: with direct I/O unless the
-        file system refuses it, which turns direct I/O off for good."""
+    def _open_new(self, path: Path) -> tuple[int, bool]:
+        """Create `path`, which must not exist yet, for writing: the descriptor, and whether
+        it has direct I/O (unless the file system refuses it, which turns it off for good)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         if self._direct:
             try:
-                return os.open(path, flags | _DIRECT, 0o644)
+                return os.open(path, flags | _DIRECT, 0o644), True
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
                     raise
                 # Linux creates the file before it checks the flag: remove it for the retry.
                 path.unlink(missing_ok=True)
                 self._direct = False
-        return os.open(path, flags, 0o644)
+        return os.open(path, flags, 0o644), False
 
     def _write_and_rename(self, path: Path, parts: Sequence[Buffer]) -> memoryview | None:
         self._ensure_dir(self._temp_dir)
