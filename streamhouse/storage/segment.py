@@ -91,7 +91,10 @@ class SealedSegment:
     chunks: tuple[SealedChunk, ...]
     chunk_data: tuple[memoryview, ...] = ()
     """Each chunk's bytes, contiguous and writable (offsets are patched there after the
-    commit); set by keep_contents() once the object is stored."""
+    commit); set by keep_contents()."""
+    settled_parts: tuple[memoryview, ...] = ()
+    """The object's bytes in order as few buffers as chunk_data allows (adjacent copied
+    chunks as one view); set by keep_contents(), for a PUT after it."""
 
     @property
     def parts(self) -> list[memoryview]:
@@ -111,6 +114,7 @@ class SealedSegment:
             self.chunk_data = tuple(
                 stored[c.byte_start : c.byte_start + c.byte_length] for c in self.chunks
             )
+            self.settled_parts = (stored,)
             return
         kept = [len(c.pieces) == 1 and most_of_a_bytearray(c.pieces[0]) for c in self.chunks]
         copied = memoryview(
@@ -122,14 +126,22 @@ class SealedSegment:
             )
         )
         data: list[memoryview] = []
-        position = 0
+        parts: list[memoryview] = []
+        position = flushed = 0  # `copied` up to `flushed` is in parts already
         for chunk, by_reference in zip(self.chunks, kept, strict=True):
             if by_reference:
+                if position > flushed:
+                    parts.append(copied[flushed:position])
+                    flushed = position
                 data.append(chunk.pieces[0])
+                parts.append(chunk.pieces[0])
             else:
                 data.append(copied[position : position + chunk.byte_length])
                 position += chunk.byte_length
+        if position > flushed:
+            parts.append(copied[flushed:position])
         self.chunk_data = tuple(data)
+        self.settled_parts = tuple(parts)
 
     def to_commit(self) -> SegmentToCommit:
         return SegmentToCommit(

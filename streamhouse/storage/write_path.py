@@ -283,7 +283,9 @@ class WritePath:
                     segment.keep_contents(stored)
                 else:  # join what needs joining once, and send that
                     segment.keep_contents(None)
-                    await self._objects.put_new_parts(segment.object_key, segment.chunk_data)
+                    await self._objects.put_new_parts(
+                        segment.object_key, segment.settled_parts
+                    )
             self._observer.object_put(time.monotonic() - began, size, False)
             sealed.uploaded.set_result(None)
         except Exception as exc:

@@ -30,6 +30,7 @@ def test_sealed_segment_keeps_each_partition_contiguous_in_append_order(appends)
     assert len(whole) == segment.size == builder.size
     segment.keep_contents(None)  # as a store that returns no gathered buffer leaves it
     copied = segment.chunk_data
+    assert b"".join(segment.settled_parts) == whole  # what such a store is sent
     segment.keep_contents(memoryview(bytearray(whole)))
     position = 0
     for chunk, own, sliced in zip(segment.chunks, copied, segment.chunk_data, strict=True):
