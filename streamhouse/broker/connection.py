@@ -70,6 +70,35 @@ Handler = Callable[[RequestContext, Any], Awaitable[Any]]
 """An API handler: request object in, response object out (None: send no response)."""
 
 
+class Reply:
+    """Where a request handled without a task (see FastHandler) sends its answer, once."""
+
+    __slots__ = ("_connection", "_slot", "_context")
+
+    def __init__(self, connection: KafkaConnection, slot: _Pending, context: RequestContext):
+        self._connection = connection
+        self._slot = slot
+        self._context = context
+
+    def send(self, response: Any) -> None:
+        """Answer with `response` (None: send no response)."""
+        self._connection.fast_in_flight -= 1
+        self._connection._finish(self._slot, self._context, response)
+
+    def fail(self) -> None:
+        """The handler failed (the exception being handled): log it, close the connection."""
+        self._connection.fast_in_flight -= 1
+        self._connection._failed(self._slot, self._context)
+
+
+FastHandler = Callable[[RequestContext, Any, Reply], bool]
+"""Takes a request in the event loop's turn that read it, without a task, when it can:
+True if it took it (and will call the reply's send or fail exactly once), False to leave
+it to the API's Handler. A task and its coroutines cost more than the work of a small
+produce request. A connection offers a request to its FastHandler only while no task runs
+an earlier one, so whatever a FastHandler does takes effect in request order."""
+
+
 def in_send_order(handler: Handler) -> Handler:
     """The handler, run only once the connection's earlier writes have taken effect."""
 
@@ -156,6 +185,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.session: ClientSession | None = None
         self.pending: collections.deque[_Pending] = collections.deque()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.fast_in_flight = 0
+        """Requests taken by a FastHandler and not answered yet."""
         self.paused = False
         self.draining = False
         """The broker is shutting down: no further requests are read."""
@@ -266,38 +297,74 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.pending.append(slot)
         self.in_flight_bytes += slot.size
         context = RequestContext(header, self.session, self.broker, time.monotonic())
-        task = asyncio.get_running_loop().create_task(self._run(slot, handler, context, request))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        if not self._try_fast(slot, context, request):
+            task = asyncio.get_running_loop().create_task(
+                self._run(slot, handler, context, request)
+            )
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         if len(self.pending) >= MAX_IN_FLIGHT or self.in_flight_bytes >= MAX_IN_FLIGHT_BYTES:
             self._update_reading()
+
+    def _try_fast(self, slot: _Pending, context: RequestContext, request: Any) -> bool:
+        fast = self.broker.fast_handlers.get(slot.header.api_key)
+        # Not while a task runs an earlier request: it may not have taken effect yet (a
+        # produce or an offset commit waiting for its turn), and this one must not overtake it.
+        if fast is None or self.tasks:
+            return False
+        self.fast_in_flight += 1  # the reply may be sent before fast() returns
+        try:
+            taken = fast(context, request, Reply(self, slot, context))
+        except Exception:
+            self.fast_in_flight -= 1
+            self._failed(slot, context)
+            return True
+        if not taken:
+            self.fast_in_flight -= 1
+        return taken
 
     async def _run(
         self, slot: _Pending, handler: Handler, context: RequestContext, request: Any
     ) -> None:
-        header = slot.header
         try:
             response = await handler(context, request)
-            if response is not None:
-                slot.chunks = encode_response(header, response)
         except asyncio.CancelledError:
+            self._settle(slot, context)
             raise
         except Exception:
-            log.exception(
-                "handler failed peer=%s api_key=%s api_version=%s correlation_id=%s",
-                self.session.peer if self.session else "?",
-                header.api_key,
-                header.api_version,
-                header.correlation_id,
-            )
-            self.broker.metrics.request_failed(header.api_key)
-            self.abort("internal error while handling a request", reason="handler_error")
+            self._failed(slot, context)
             return
-        finally:
-            self.in_flight_bytes -= slot.size
-            self.broker.metrics.request_done(header.api_key, time.monotonic() - context.received_at)
+        self._finish(slot, context, response)
+
+    def _finish(self, slot: _Pending, context: RequestContext, response: Any) -> None:
+        try:
+            if response is not None:
+                slot.chunks = encode_response(slot.header, response)
+        except Exception:
+            self._failed(slot, context)
+            return
+        self._settle(slot, context)
         slot.done = True
         self._flush()
+
+    def _failed(self, slot: _Pending, context: RequestContext) -> None:
+        header = slot.header
+        log.exception(
+            "handler failed peer=%s api_key=%s api_version=%s correlation_id=%s",
+            self.session.peer if self.session else "?",
+            header.api_key,
+            header.api_version,
+            header.correlation_id,
+        )
+        self.broker.metrics.request_failed(header.api_key)
+        self._settle(slot, context)
+        self.abort("internal error while handling a request", reason="handler_error")
+
+    def _settle(self, slot: _Pending, context: RequestContext) -> None:
+        """The request's handling is over, answered or not (called once per request)."""
+        self.in_flight_bytes -= slot.size
+        elapsed = time.monotonic() - context.received_at
+        self.broker.metrics.request_done(slot.header.api_key, elapsed)
 
     def _flush(self) -> None:
         writer = self.writer

@@ -15,7 +15,7 @@ from typing import Any
 
 from streamhouse.broker import config_defs
 from streamhouse.broker.config_entries import BrokerConfigLayers
-from streamhouse.broker.connection import Handler, KafkaConnection
+from streamhouse.broker.connection import FastHandler, Handler, KafkaConnection
 from streamhouse.broker.dynamic_configs import DynamicBrokerConfigs, split_stored
 from streamhouse.broker.metrics import BrokerMetrics
 from streamhouse.broker.settings import BrokerSettings
@@ -79,11 +79,12 @@ def new_cluster_id() -> str:
 
 class Broker:
     def __init__(self, settings: BrokerSettings) -> None:
-        from streamhouse.broker.handlers import HANDLERS
+        from streamhouse.broker.handlers import FAST_HANDLERS, HANDLERS
 
         self.settings = settings
         self.node_id = settings.node_id
         self.handlers: dict[int, Handler] = dict(HANDLERS)
+        self.fast_handlers: dict[int, FastHandler] = dict(FAST_HANDLERS)
         self.metrics = BrokerMetrics(settings.metrics_partition_series)
         self.metadata: MetadataStore | None = None
         self.objects: ObjectStore | None = None
@@ -221,15 +222,21 @@ class Broker:
         pending = {t for c in self.connections for t in c.tasks}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while pending and loop.time() < deadline:
+
+        def unanswered() -> int:
+            return len(pending) + sum(c.fast_in_flight for c in self.connections)
+
+        while unanswered() and loop.time() < deadline:
             if self.engine is not None:
                 self.engine.seal()
-            _done, pending = await asyncio.wait(
-                pending, timeout=min(0.05, max(0.0, deadline - loop.time()))
-            )
-        if pending:
+            wait_s = min(0.05, max(0.0, deadline - loop.time()))
+            if pending:
+                _done, pending = await asyncio.wait(pending, timeout=wait_s)
+            else:
+                await asyncio.sleep(wait_s)
+        if unanswered():
             log.warning(
-                "shutting down with %d requests unanswered after %.0f s", len(pending), timeout_s
+                "shutting down with %d requests unanswered after %.0f s", unanswered(), timeout_s
             )
 
     async def _register(self) -> None:

@@ -146,12 +146,10 @@ class StorageEngine:
             return _answered(AppendResult(StorageErrorCode.KAFKA_STORAGE_ERROR))
         if not batches:
             raise ValueError("append needs at least one batch")
+        if self.can_place_now(topic_id, partition):
+            return self._writer.place(topic_id, partition, batches, more_expected)
         key = (topic_id, partition)
         line = self._placing.get(key)
-        if line is None and self._writer.has_room:
-            view = self._views.cached(key)
-            if view is not None and not view.stale:
-                return self._writer.place(topic_id, partition, batches, more_expected)
         if line is None:
             line = self._placing[key] = TurnLine()
         try:
@@ -160,6 +158,28 @@ class StorageEngine:
         finally:
             if line.empty and self._placing.get(key) is line:
                 del self._placing[key]
+
+    def can_place_now(self, topic_id: uuid.UUID, partition: int) -> bool:
+        """Whether `place_now` may be called for the partition: nothing to wait for (its
+        state is known, no earlier place of it is waiting, there is room for a segment)."""
+        key = (topic_id, partition)
+        if self._closed or key in self._placing or not self._writer.has_room:
+            return False
+        view = self._views.cached(key)
+        return view is not None and not view.stale
+
+    def place_now(
+        self,
+        topic_id: uuid.UUID,
+        partition: int,
+        batches: Sequence[tuple[BatchHeader, memoryview]],
+        *,
+        more_expected: bool = False,
+    ) -> asyncio.Future[AppendResult]:
+        """`place` without a coroutine, for a partition `can_place_now` just accepted."""
+        if not batches:
+            raise ValueError("append needs at least one batch")
+        return self._writer.place(topic_id, partition, batches, more_expected)
 
     async def _place_in_turn(
         self,

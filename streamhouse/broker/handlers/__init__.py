@@ -2,12 +2,13 @@
 
 A handler is an async function (RequestContext, request) -> response. An API key is
 advertised by ApiVersions only when it is in streamhouse.protocol.versions.SUPPORTED_VERSIONS
-and has a handler here.
+and has a handler here. FAST_HANDLERS (see connection.FastHandler) take the requests of
+their API they can answer without a task; the others still go to HANDLERS.
 """
 
 from __future__ import annotations
 
-from streamhouse.broker.connection import Handler
+from streamhouse.broker.connection import FastHandler, Handler
 from streamhouse.broker.handlers import (
     acls,
     admin_configs,
@@ -37,3 +38,5 @@ for _family in (
     acls,
 ):
     HANDLERS.update(_family.HANDLERS)
+
+FAST_HANDLERS: dict[int, FastHandler] = dict(produce.FAST_HANDLERS)

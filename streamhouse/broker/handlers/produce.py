@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamhouse.broker.connection import RequestContext
+from streamhouse.broker.connection import FastHandler, Reply, RequestContext
 from streamhouse.metadata.model import TopicMetadata
 from streamhouse.protocol import records as rec
 from streamhouse.protocol.api_keys import ApiKey
@@ -222,6 +222,65 @@ async def _verify_transaction(
     return ErrorCode(error)
 
 
+def _validated(
+    ctx: RequestContext, topic: TopicMetadata | None, index: int, records: RecordsValue
+) -> ValidatedPartition | None:
+    """The partition's batches checked (or why they are refused); None for a topic or
+    partition that does not exist. Counts nothing: see _refused."""
+    if topic is None or not 0 <= index < topic.partition_count:
+        return None
+    return validate_partition(ctx, topic, index, records)
+
+
+def _unknown_partition(index: int) -> PartitionResponse:
+    return PartitionResponse(
+        index=index, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, base_offset=-1
+    )
+
+
+def _refused(
+    ctx: RequestContext, name: str, index: int, validated: ValidatedPartition
+) -> PartitionResponse:
+    ctx.broker.metrics.produce_rejected(name, validated.error_code)
+    record_errors = []
+    if ctx.header.api_version >= 8:
+        record_errors = [
+            ProduceResponse.BatchIndexAndErrorMessage(
+                batch_index=batch_index, batch_index_error_message=message
+            )
+            for batch_index, message in validated.record_errors
+        ]
+    return PartitionResponse(
+        index=index,
+        error_code=validated.error_code,
+        base_offset=-1,
+        record_errors=record_errors,
+        error_message=validated.error_message,
+    )
+
+
+def _answer(
+    ctx: RequestContext,
+    name: str,
+    index: int,
+    validated: ValidatedPartition,
+    appended: AppendResult,
+) -> PartitionResponse:
+    if appended.error_code == ErrorCode.NONE:
+        ctx.broker.metrics.produced(name, validated.record_count, validated.byte_count)
+    return PartitionResponse(
+        index=index,
+        error_code=appended.error_code,
+        base_offset=appended.base_offset,
+        log_append_time_ms=appended.log_append_time,
+        log_start_offset=appended.log_start_offset,
+    )
+
+
+def _transactional(validated: ValidatedPartition) -> rec.BatchHeader | None:
+    return next((h for h, _ in validated.batches if h.is_transactional), None)
+
+
 async def _place_partition(
     ctx: RequestContext,
     topic: TopicMetadata | None,
@@ -231,29 +290,13 @@ async def _place_partition(
 ) -> PartitionResponse | Coroutine[Any, Any, PartitionResponse]:
     """The partition's answer if it is refused, else its answer once committed, to await."""
     broker = ctx.broker
-    if topic is None or not 0 <= index < topic.partition_count:
-        return PartitionResponse(
-            index=index, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, base_offset=-1
-        )
-    validated = validate_partition(ctx, topic, index, records)
+    validated = _validated(ctx, topic, index, records)
+    if validated is None:
+        return _unknown_partition(index)
     if validated.error_code != ErrorCode.NONE:
-        broker.metrics.produce_rejected(name, validated.error_code)
-        record_errors = []
-        if ctx.header.api_version >= 8:
-            record_errors = [
-                ProduceResponse.BatchIndexAndErrorMessage(
-                    batch_index=batch_index, batch_index_error_message=message
-                )
-                for batch_index, message in validated.record_errors
-            ]
-        return PartitionResponse(
-            index=index,
-            error_code=validated.error_code,
-            base_offset=-1,
-            record_errors=record_errors,
-            error_message=validated.error_message,
-        )
-    transactional = next((h for h, _ in validated.batches if h.is_transactional), None)
+        return _refused(ctx, name, index, validated)
+    assert topic is not None
+    transactional = _transactional(validated)
     if transactional is not None:
         error = await _verify_transaction(ctx, transactional, name, index)
         if error != ErrorCode.NONE:
@@ -276,16 +319,7 @@ async def _answer_when_committed(
     validated: ValidatedPartition,
     placed: asyncio.Future[AppendResult],
 ) -> PartitionResponse:
-    appended = await placed
-    if appended.error_code == ErrorCode.NONE:
-        ctx.broker.metrics.produced(name, validated.record_count, validated.byte_count)
-    return PartitionResponse(
-        index=index,
-        error_code=appended.error_code,
-        base_offset=appended.base_offset,
-        log_append_time_ms=appended.log_append_time,
-        log_start_offset=appended.log_start_offset,
-    )
+    return _answer(ctx, name, index, validated, await placed)
 
 
 async def _place_and_wait(ctx: RequestContext, request: ProduceRequest) -> list[PartitionResponse]:
@@ -309,9 +343,9 @@ async def _place_and_wait(ctx: RequestContext, request: ProduceRequest) -> list[
     return [p if isinstance(p, PartitionResponse) else await p for p in placed]
 
 
-async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
-    if request.acks not in (0, 1, -1):
-        responses = [
+def _invalid_acks(request: ProduceRequest) -> ProduceResponse:
+    return ProduceResponse(
+        responses=[
             ProduceResponse.TopicProduceResponse(
                 name=t.name,
                 partition_responses=[
@@ -323,15 +357,18 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
             )
             for t in request.topic_data
         ]
-        return ProduceResponse(responses=responses)
+    )
+
+
+def _produce_started(ctx: RequestContext) -> None:
     session = ctx.session
     session.produces_in_flight += 1
     if session.produces_in_flight > 1:
         session.pipelining_until = ctx.received_at + PIPELINING_MEMORY_S
-    try:
-        results = await _place_and_wait(ctx, request)
-    finally:
-        session.produces_in_flight -= 1
+
+
+def _response(request: ProduceRequest, results: list[PartitionResponse]) -> ProduceResponse | None:
+    """The answer to `request` from its partitions' answers in request order."""
     if request.acks == 0:
         return None
     responses = []
@@ -347,4 +384,111 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
     return ProduceResponse(responses=responses)
 
 
+async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+    if request.acks not in (0, 1, -1):
+        return _invalid_acks(request)
+    _produce_started(ctx)
+    try:
+        results = await _place_and_wait(ctx, request)
+    finally:
+        ctx.session.produces_in_flight -= 1
+    return _response(request, results)
+
+
+@dataclass(slots=True)
+class _Planned:
+    """One partition of a request the fast path takes: its answer, or where it waits."""
+
+    name: str
+    topic_id: uuid.UUID
+    index: int
+    validated: ValidatedPartition | None
+    answer: PartitionResponse | None = None
+    placed: asyncio.Future[AppendResult] | None = None
+
+
+def produce_now(ctx: RequestContext, request: ProduceRequest, reply: Reply) -> bool:
+    """handle_produce without a task, for the common request that waits for nothing but
+    its commit: topics known, partition states cached, room for a segment, nothing
+    transactional to verify. False (nothing done yet) for any other request."""
+    broker = ctx.broker
+    engine, topics = broker.engine, broker.topics
+    if engine is None or topics is None or request.acks not in (0, 1, -1):
+        return False
+    plan = []
+    for topic_data in request.topic_data:
+        name = topic_data.name
+        topic = topics.cached(name)
+        if topic is None:
+            return False
+        topic_id = topic.topic_id
+        for partition in topic_data.partition_data:
+            index = partition.index
+            validated = _validated(ctx, topic, index, partition.records)
+            if (
+                validated is not None
+                and validated.error_code == ErrorCode.NONE
+                and (
+                    _transactional(validated) is not None
+                    or not engine.can_place_now(topic_id, index)
+                )
+            ):
+                return False
+            plan.append(_Planned(name, topic_id, index, validated))
+    _produce_started(ctx)
+    more_expected = _pipelining(ctx)
+    waiting = []
+    try:
+        for entry in plan:
+            validated = entry.validated
+            if validated is None:
+                entry.answer = _unknown_partition(entry.index)
+            elif validated.error_code != ErrorCode.NONE:
+                entry.answer = _refused(ctx, entry.name, entry.index, validated)
+            else:
+                entry.placed = engine.place_now(
+                    entry.topic_id, entry.index, validated.batches, more_expected=more_expected
+                )
+                waiting.append(entry.placed)
+    except BaseException:
+        ctx.session.produces_in_flight -= 1
+        raise
+    _answer_once_committed(ctx, request, plan, waiting, reply)
+    return True
+
+
+def _answer_once_committed(
+    ctx: RequestContext,
+    request: ProduceRequest,
+    plan: list[_Planned],
+    waiting: list[asyncio.Future[AppendResult]],
+    reply: Reply,
+) -> None:
+    """Reply once every placed partition is committed. Segments commit in seal order and
+    answer their appends in place order, so the last placed is usually the last answered;
+    whichever is still open gets the callback."""
+    open_one = next((f for f in reversed(waiting) if not f.done()), None)
+    if open_one is not None:
+        open_one.add_done_callback(
+            lambda _f: _answer_once_committed(ctx, request, plan, waiting, reply)
+        )
+        return
+    try:
+        ctx.session.produces_in_flight -= 1
+        results = []
+        for entry in plan:
+            if entry.answer is None:
+                assert entry.placed is not None and entry.validated is not None
+                entry.answer = _answer(
+                    ctx, entry.name, entry.index, entry.validated, entry.placed.result()
+                )
+            results.append(entry.answer)
+        response = _response(request, results)
+    except Exception:
+        reply.fail()
+        return
+    reply.send(response)
+
+
 HANDLERS = {ApiKey.PRODUCE: handle_produce}
+FAST_HANDLERS: dict[int, FastHandler] = {ApiKey.PRODUCE: produce_now}
