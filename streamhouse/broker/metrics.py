@@ -7,18 +7,20 @@ StorageObserver: seals, object PUTs/GETs, metadata commits). Per-topic label
 children are bound once and cached, so the hot path does one dict lookup per
 partition and never a label lookup per record. State metrics (partition
 offsets, consumer lag, groups, transactions, engine counters, readiness) are
-read from the broker at scrape time by `ScrapeState` (metrics_state.py).
+read from the broker at scrape time by `ScrapeState` (metrics_state.py). What is
+counted per request or per segment is kept in tallies (tallies.py): plain numbers
+exported at scrape time. The rest are prometheus_client metrics.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from streamhouse.broker.metrics_state import ScrapeState
+from streamhouse.broker.tallies import Buckets, Tally, TallyCollector, buckets, forget, tally
 from streamhouse.protocol.api_keys import ApiKey
 from streamhouse.storage.stats import SealReason, StorageObserver
 
@@ -56,46 +58,45 @@ def api_name(api_key: int) -> str:
 
 @dataclass(slots=True)
 class _TopicSeries:
-    """The label children of one topic, bound once."""
+    """The series of one topic, bound once."""
 
-    records_in: Any
-    bytes_in: Any
-    records_out: Any
-    bytes_out: Any
+    records_in: Tally
+    bytes_in: Tally
+    records_out: Tally
+    bytes_out: Tally
 
 
 @dataclass(slots=True)
 class _Outcome:
     """A latency histogram and a failure counter bound for one object-store or SQL operation."""
 
-    seconds: Any
-    failures: Any
-    size: Any = None
+    seconds: Buckets
+    failures: Tally
+    size: Tally | None = None
 
 
 class BrokerMetrics(StorageObserver):
     def __init__(self, partition_series: int = DEFAULT_PARTITION_SERIES) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.tallies = t = TallyCollector()
+        r.register(t)
         # -- requests and connections ----------------------------------------------------
-        self.requests = Counter(
-            "streamhouse_requests_total", "Requests handled, by API.", ["api"], registry=r
-        )
+        self.requests = t.counter("streamhouse_requests", "Requests handled, by API.", ["api"])
         self.request_errors = Counter(
             "streamhouse_request_errors_total",
             "Requests whose handler failed, by API.",
             ["api"],
             registry=r,
         )
-        self.request_latency = Histogram(
+        self.request_latency = t.histogram(
             "streamhouse_request_duration_seconds",
             "Time from a request's arrival to its response, by API.",
+            LATENCY_BUCKETS,
             ["api"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self._apis: dict[int, tuple[Any, Any]] = {}
-        """Per API key: its request counter and latency histogram children, bound once."""
+        self._apis: dict[int, tuple[Tally, Buckets]] = {}
+        """Per API key: its request counter and latency histogram series, bound once."""
         self.connections_open = Gauge(
             "streamhouse_connections_open", "Client connections open now.", registry=r
         )
@@ -109,26 +110,19 @@ class BrokerMetrics(StorageObserver):
             registry=r,
         )
         # -- records and bytes per topic -----------------------------------------------------
-        self.records_in = Counter(
-            "streamhouse_records_in_total", "Records appended, by topic.", ["topic"], registry=r
+        self.records_in = t.counter(
+            "streamhouse_records_in", "Records appended, by topic.", ["topic"]
         )
-        self.bytes_in = Counter(
-            "streamhouse_bytes_in_total",
-            "Record batch bytes appended, by topic.",
-            ["topic"],
-            registry=r,
+        self.bytes_in = t.counter(
+            "streamhouse_bytes_in", "Record batch bytes appended, by topic.", ["topic"]
         )
-        self.records_out = Counter(
-            "streamhouse_records_out_total",
+        self.records_out = t.counter(
+            "streamhouse_records_out",
             "Records in the batches fetched, by topic (counted from batch headers).",
             ["topic"],
-            registry=r,
         )
-        self.bytes_out = Counter(
-            "streamhouse_bytes_out_total",
-            "Record batch bytes fetched, by topic.",
-            ["topic"],
-            registry=r,
+        self.bytes_out = t.counter(
+            "streamhouse_bytes_out", "Record batch bytes fetched, by topic.", ["topic"]
         )
         self.produce_errors = Counter(
             "streamhouse_produce_rejected_total",
@@ -138,34 +132,27 @@ class BrokerMetrics(StorageObserver):
         )
         self._topics: dict[str, _TopicSeries] = {}
         # -- fetch long-polls ------------------------------------------------------------------
-        self.long_polls = Counter(
-            "streamhouse_fetch_long_polls_total",
-            "Fetches that waited for new data.",
-            registry=r,
+        self.long_polls = tally(
+            t.counter("streamhouse_fetch_long_polls", "Fetches that waited for new data.")
         )
-        self.long_poll_wait = Histogram(
+        long_poll_wait = t.histogram(
             "streamhouse_fetch_long_poll_wait_seconds",
             "Time a fetch waited for new data, by outcome (woken by a commit, or timeout).",
+            LONG_POLL_BUCKETS,
             ["outcome"],
-            buckets=LONG_POLL_BUCKETS,
-            registry=r,
         )
-        self._long_poll_woken = self.long_poll_wait.labels("woken")
-        self._long_poll_timeout = self.long_poll_wait.labels("timeout")
+        self._long_poll_woken = buckets(long_poll_wait, "woken")
+        self._long_poll_timeout = buckets(long_poll_wait, "timeout")
         # -- storage events ----------------------------------------------------------------
-        sealed = Counter(
-            "streamhouse_segments_sealed_total",
+        sealed = t.counter(
+            "streamhouse_segments_sealed",
             "Segments sealed, by reason (size, age, idle group commit, hold, ready, flush).",
             ["reason"],
-            registry=r,
         )
-        sealed_bytes = Counter(
-            "streamhouse_segments_sealed_bytes_total",
-            "Bytes of the segments sealed.",
-            registry=r,
+        self._sealed = {reason: tally(sealed, reason.value) for reason in SealReason}
+        self._sealed_bytes = tally(
+            t.counter("streamhouse_segments_sealed_bytes", "Bytes of the segments sealed.")
         )
-        self._sealed = {reason: sealed.labels(reason.value) for reason in SealReason}
-        self._sealed_bytes = sealed_bytes
         self._put = self._outcome(
             "object_put", "Object PUTs of sealed segments (after the store's retries)", True
         )
@@ -177,18 +164,17 @@ class BrokerMetrics(StorageObserver):
         r.register(self.state)
 
     def _outcome(self, name: str, what: str, sized: bool) -> _Outcome:
-        r = self.registry
+        t = self.tallies
         outcome = _Outcome(
-            Histogram(
-                f"streamhouse_{name}_duration_seconds",
-                f"{what}: duration.",
-                buckets=LATENCY_BUCKETS,
-                registry=r,
+            buckets(
+                t.histogram(
+                    f"streamhouse_{name}_duration_seconds", f"{what}: duration.", LATENCY_BUCKETS
+                )
             ),
-            Counter(f"streamhouse_{name}_failures_total", f"{what}: failures.", registry=r),
+            tally(t.counter(f"streamhouse_{name}_failures", f"{what}: failures.")),
         )
         if sized:
-            outcome.size = Counter(f"streamhouse_{name}_bytes_total", f"{what}: bytes.", registry=r)
+            outcome.size = tally(t.counter(f"streamhouse_{name}_bytes", f"{what}: bytes."))
         return outcome
 
     # -- per topic (hot path) ----------------------------------------------------------------
@@ -196,36 +182,35 @@ class BrokerMetrics(StorageObserver):
         series = self._topics.get(topic)
         if series is None:
             series = self._topics[topic] = _TopicSeries(
-                self.records_in.labels(topic),
-                self.bytes_in.labels(topic),
-                self.records_out.labels(topic),
-                self.bytes_out.labels(topic),
+                tally(self.records_in, topic),
+                tally(self.bytes_in, topic),
+                tally(self.records_out, topic),
+                tally(self.bytes_out, topic),
             )
         return series
 
     def produced(self, topic: str, records: int, size: int) -> None:
         series = self._topic(topic)
-        series.records_in.inc(records)
-        series.bytes_in.inc(size)
+        series.records_in.value += records
+        series.bytes_in.value += size
 
     def produce_rejected(self, topic: str, error_code: int) -> None:
         self.produce_errors.labels(topic, str(error_code)).inc()
 
     def fetched(self, topic: str, records: int, size: int) -> None:
         series = self._topic(topic)
-        series.records_out.inc(records)
-        series.bytes_out.inc(size)
+        series.records_out.value += records
+        series.bytes_out.value += size
 
     def forget_topic(self, topic: str) -> None:
         """Drop a deleted topic's series (a topic of the same name starts again from zero)."""
         if self._topics.pop(topic, None) is None:
             return
         for family in (self.records_in, self.bytes_in, self.records_out, self.bytes_out):
-            with contextlib.suppress(KeyError):
-                family.remove(topic)
+            forget(family, topic)
 
     def long_poll_started(self) -> None:
-        self.long_polls.inc()
+        self.long_polls.value += 1
 
     def long_poll_finished(self, seconds: float, woken: bool) -> None:
         (self._long_poll_woken if woken else self._long_poll_timeout).observe(seconds)
@@ -236,10 +221,10 @@ class BrokerMetrics(StorageObserver):
         if series is None:
             name = api_name(api_key)
             series = self._apis[api_key] = (
-                self.requests.labels(name),
-                self.request_latency.labels(name),
+                tally(self.requests, name),
+                buckets(self.request_latency, name),
             )
-        series[0].inc()
+        series[0].value += 1
         series[1].observe(seconds)
 
     def request_failed(self, api_key: int) -> None:
@@ -255,8 +240,8 @@ class BrokerMetrics(StorageObserver):
 
     # -- StorageObserver ---------------------------------------------------------------------
     def segment_sealed(self, reason: SealReason, size_bytes: int) -> None:
-        self._sealed[reason].inc()
-        self._sealed_bytes.inc(size_bytes)
+        self._sealed[reason].value += 1
+        self._sealed_bytes.value += size_bytes
 
     def object_put(self, seconds: float, size_bytes: int, failed: bool) -> None:
         _observe(self._put, seconds, size_bytes, failed)
@@ -276,6 +261,6 @@ class BrokerMetrics(StorageObserver):
 def _observe(outcome: _Outcome, seconds: float, size_bytes: int, failed: bool) -> None:
     outcome.seconds.observe(seconds)
     if failed:
-        outcome.failures.inc()
+        outcome.failures.value += 1
     elif outcome.size is not None:
-        outcome.size.inc(size_bytes)
+        outcome.size.value += size_bytes
