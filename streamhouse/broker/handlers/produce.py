@@ -281,6 +281,17 @@ def _transactional(validated: ValidatedPartition) -> rec.BatchHeader | None:
     return next((h for h, _ in validated.batches if h.is_transactional), None)
 
 
+def _looks_transactional(records: RecordsValue) -> bool:
+    """Whether the first batch's header says it is transactional, before validation (a
+    request of Produce v3 or later, the only kind with transactions, holds one batch)."""
+    if not isinstance(records, (bytes, bytearray, memoryview)):
+        return False
+    try:
+        return rec.read_batch_header(records).is_transactional
+    except rec.RecordsError:
+        return False
+
+
 async def _place_partition(
     ctx: RequestContext,
     topic: TopicMetadata | None,
@@ -423,15 +434,17 @@ def produce_now(ctx: RequestContext, request: ProduceRequest, reply: Reply) -> b
             return False
         topic_id = topic.topic_id
         for partition in topic_data.partition_data:
-            index = partition.index
-            validated = _validated(ctx, topic, index, partition.records)
+            index, records = partition.index, partition.records
+            # Checked before validating, which a request handed on would pay for twice.
+            if 0 <= index < topic.partition_count and (
+                _looks_transactional(records) or not engine.can_place_now(topic_id, index)
+            ):
+                return False
+            validated = _validated(ctx, topic, index, records)
             if (
                 validated is not None
                 and validated.error_code == ErrorCode.NONE
-                and (
-                    _transactional(validated) is not None
-                    or not engine.can_place_now(topic_id, index)
-                )
+                and _transactional(validated) is not None
             ):
                 return False
             plan.append(_Planned(name, topic_id, index, validated))
