@@ -44,7 +44,9 @@ class Buckets:
 
 
 @dataclass(slots=True)
-class _Family:
+class TallyFamily:
+    """A metric family of tallies (or of Buckets), its series keyed by label values."""
+
     name: str
     documentation: str
     labelnames: tuple[str, ...]
@@ -57,11 +59,11 @@ class TallyCollector(Collector):
     """The families of Tally and Buckets series of one registry."""
 
     def __init__(self) -> None:
-        self._families: list[_Family] = []
+        self._families: list[TallyFamily] = []
 
-    def counter(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> _Family:
+    def counter(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> TallyFamily:
         """A counter family; `name` without the `_total` suffix."""
-        family = _Family(name, documentation, tuple(labelnames), None)
+        family = TallyFamily(name, documentation, tuple(labelnames), None)
         self._families.append(family)
         return family
 
@@ -71,8 +73,8 @@ class TallyCollector(Collector):
         documentation: str,
         bounds: Sequence[float],
         labelnames: Sequence[str] = (),
-    ) -> _Family:
-        family = _Family(name, documentation, tuple(labelnames), tuple(bounds))
+    ) -> TallyFamily:
+        family = TallyFamily(name, documentation, tuple(labelnames), tuple(bounds))
         self._families.append(family)
         return family
 
@@ -84,7 +86,7 @@ class TallyCollector(Collector):
                 yield self._histogram(family, family.bounds)
 
     @staticmethod
-    def _counter(family: _Family) -> Metric:
+    def _counter(family: TallyFamily) -> Metric:
         metric = CounterMetricFamily(
             family.name, family.documentation, labels=family.labelnames
         )
@@ -94,7 +96,7 @@ class TallyCollector(Collector):
         return metric
 
     @staticmethod
-    def _histogram(family: _Family, bounds: tuple[float, ...]) -> Metric:
+    def _histogram(family: TallyFamily, bounds: tuple[float, ...]) -> Metric:
         metric = HistogramMetricFamily(
             family.name, family.documentation, labels=family.labelnames
         )
@@ -109,7 +111,7 @@ class TallyCollector(Collector):
         return metric
 
 
-def tally(family: _Family, *labels: str) -> Tally:
+def tally(family: TallyFamily, *labels: str) -> Tally:
     """The family's counter series for `labels`, made on first use."""
     series = family.series.get(labels)
     if series is None:
@@ -118,7 +120,7 @@ def tally(family: _Family, *labels: str) -> Tally:
     return series
 
 
-def buckets(family: _Family, *labels: str) -> Buckets:
+def buckets(family: TallyFamily, *labels: str) -> Buckets:
     """The family's histogram series for `labels`, made on first use."""
     series = family.series.get(labels)
     if series is None:
@@ -128,5 +130,5 @@ def buckets(family: _Family, *labels: str) -> Buckets:
     return series
 
 
-def forget(family: _Family, *labels: str) -> None:
+def forget(family: TallyFamily, *labels: str) -> None:
     family.series.pop(labels, None)
