@@ -147,7 +147,7 @@ class StorageEngine:
         if not batches:
             raise ValueError("append needs at least one batch")
         if self.can_place_now(topic_id, partition):
-            return self._writer.place(topic_id, partition, batches, more_expected)
+            return self.place_now(topic_id, partition, batches, more_expected=more_expected)
         key = (topic_id, partition)
         line = self._placing.get(key)
         if line is None:
@@ -176,7 +176,8 @@ class StorageEngine:
         *,
         more_expected: bool = False,
     ) -> asyncio.Future[AppendResult]:
-        """`place` without a coroutine, for a partition `can_place_now` just accepted."""
+        """`place` without a coroutine, for a partition `can_place_now` just accepted
+        (or whose turn `place` waited for)."""
         if not batches:
             raise ValueError("append needs at least one batch")
         return self._writer.place(topic_id, partition, batches, more_expected)
@@ -196,7 +197,7 @@ class StorageEngine:
         if view is None:
             return _answered(AppendResult(StorageErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
         await self._writer.wait_for_room()
-        return self._writer.place(topic_id, partition, batches, more_expected)
+        return self.place_now(topic_id, partition, batches, more_expected=more_expected)
 
     def _on_commit(self, segment: SealedSegment, result: SegmentCommitResult) -> None:
         locations = self._reader.admit_committed(segment, result)
