@@ -60,7 +60,8 @@ class _Sealed:
     waiters: list[_Waiter]
     uploaded: asyncio.Future[BaseException | None]
     """Set when the PUT ends: None on success, else what failed."""
-    answered: asyncio.Future[None]
+    upload: asyncio.Task[None] | None = None
+    """Held here so that the task lives until it has handed the segment on."""
 
 
 MAX_SEGMENTS_PER_COMMIT = 32
@@ -110,7 +111,6 @@ class WritePath:
         self._upload_slots = asyncio.Semaphore(settings.max_uploads_in_flight)
         self._commit_queue: collections.deque[_Sealed] = collections.deque()
         self._committer: asyncio.Task[None] | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
         self._segment_finished = asyncio.Event()
         self._unanswered = 0
         """Sealed segments whose appends are not answered yet."""
@@ -122,7 +122,7 @@ class WritePath:
     @property
     def has_room(self) -> bool:
         """Another segment may be sealed without waiting for one in flight to finish."""
-        return len(self._in_flight) < self._settings.max_sealed_pending
+        return self._unanswered < self._settings.max_sealed_pending
 
     async def wait_for_room(self) -> None:
         while not self.has_room:
@@ -253,25 +253,20 @@ class WritePath:
         )
         self._observer.segment_sealed(reason, segment.size)
         self.pending_object_keys.add(segment.object_key)
-        sealed = _Sealed(segment, waiters, loop.create_future(), loop.create_future())
+        sealed = _Sealed(segment, waiters, loop.create_future())
         self._commit_queue.append(sealed)
         self._unanswered += 1
-        task = loop.create_task(self._upload(sealed))
-        self._in_flight.add(task)
-        task.add_done_callback(self._segment_done)
-
-    def _segment_done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._segment_finished.set()
+        sealed.upload = loop.create_task(self._upload(sealed))
 
     async def flush(self) -> None:
         """Seal now and wait until every sealed segment is committed or failed."""
         self.seal(SealReason.FLUSH)
-        while self._in_flight:
-            await asyncio.gather(*self._in_flight)
+        while self._unanswered:
+            self._segment_finished.clear()
+            await self._segment_finished.wait()
 
     async def _upload(self, sealed: _Sealed) -> None:
-        """PUT the segment, hand it to the committer, and wait until it is answered."""
+        """PUT the segment and hand it to the committer, which answers its appends."""
         segment = sealed.segment
         size = segment.size
         began = time.monotonic()
@@ -293,7 +288,6 @@ class WritePath:
             sealed.uploaded.set_result(exc)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.get_running_loop().create_task(self._commit_loop())
-        await sealed.answered
 
     async def _commit_loop(self) -> None:
         """Commit uploaded segments strictly in seal order, as many per transaction as are ready.
@@ -358,6 +352,6 @@ class WritePath:
                 waiter.future.set_result(outcome(waiter))
         self.pending_object_keys.discard(sealed.segment.object_key)
         self._unanswered -= 1
-        sealed.answered.set_result(None)
+        self._segment_finished.set()
         if self._builder:
             asyncio.get_running_loop().call_soon(self._arm_timer)
