@@ -1,4 +1,4 @@
-"""Worker threads: blocking calls off the event loop, in order, on as few threads as keep up."""
+"""Worker threads: blocking calls off the event loop, results back to the caller, in order."""
 
 from __future__ import annotations
 
@@ -48,15 +48,6 @@ async def test_blocked_jobs_get_threads_of_their_own_up_to_the_count() -> None:
     finally:
         workers.shutdown()
     assert sorted(results) == [0, 1, 2]
-
-
-async def test_a_trickle_of_jobs_stays_on_one_thread() -> None:
-    workers = WorkerThreads(4, "test")
-    try:
-        threads = {await workers.run(threading.get_ident) for _ in range(20)}
-    finally:
-        workers.shutdown()
-    assert len(threads) == 1
 
 
 async def test_shutdown_lets_queued_jobs_finish_then_refuses_new_ones() -> None:
