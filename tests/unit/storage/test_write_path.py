@@ -1,8 +1,10 @@
-"""Write path ordering: uploads overlap, commits follow seal order, failures assign nothing."""
+"""Write path ordering: uploads overlap, commits follow seal order, failures assign nothing,
+and sealing waits while too many segments are unanswered."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 from streamhouse.storage import ObjectStore, ObjectStoreError
@@ -232,3 +234,62 @@ async def test_appends_to_a_partition_take_offsets_in_the_order_they_were_made(e
     assert values_of((await engine.read(topic_id, 0, 0, 1 << 20)).batches) == [
         (i, b"%d" % i) for i in range(60)
     ]
+
+
+class GatedPuts(ObjectStore):
+    """The real file store, with every PUT held until `gate` opens; counts PUTs in flight."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+        self.in_flight = self.most_in_flight = 0
+
+    async def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.gate.wait()
+            await self.inner.put(key, data)
+        finally:
+            self.in_flight -= 1
+
+    async def get_range(self, key: str, start: int, length: int) -> bytes:
+        return await self.inner.get_range(key, start, length)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+    def list(self, prefix: str = ""):  # type: ignore[override]
+        return self.inner.list(prefix)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+
+async def test_appends_wait_while_max_sealed_pending_segments_are_unanswered(
+    file_metadata,
+) -> None:
+    metadata, files = file_metadata
+    store = GatedPuts(files)
+    settings = dataclasses.replace(ONE_BATCH_SEGMENTS, max_sealed_pending=2)
+    engine = StorageEngine(metadata, store, settings, node_id=1)
+    topic_id = (await metadata.create_topic("t", 1, {})).topic_id
+    await engine.partition_state(topic_id, 0)
+    values = [f"v{index}".encode() for index in range(5)]
+    appends = [
+        asyncio.ensure_future(engine.append(topic_id, 0, [make_batch([value])]))
+        for value in values
+    ]
+    while store.in_flight < 2:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.05)  # the other three stay unsealed while two are unanswered
+    assert store.in_flight == 2
+    assert not any(append.done() for append in appends)
+    store.gate.set()
+    results = await asyncio.gather(*appends)
+    assert [result.base_offset for result in results] == [0, 1, 2, 3, 4]
+    assert store.most_in_flight == 2
+    assert values_of((await engine.read(topic_id, 0, 0, 1 << 20)).batches) == list(
+        enumerate(values)
+    )
+    await engine.close()
