@@ -16,12 +16,31 @@ from tests.unit.storage.support import make_batch, values_of
 ONE_BATCH_SEGMENTS = StorageSettings(seal_bytes=1, seal_ms=1.0, max_uploads_in_flight=4)
 
 
-class FirstPutHeldBack(ObjectStore):
+class RealFilesBehind(ObjectStore):
+    """The real file store behind a PUT that a subclass changes."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+
+    async def get_range(self, key: str, start: int, length: int) -> bytes:
+        return await self.inner.get_range(key, start, length)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+    def list(self, prefix: str = ""):  # type: ignore[override]
+        return self.inner.list(prefix)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+
+class FirstPutHeldBack(RealFilesBehind):
     """The real file store, except that the first PUT completes only after the second one
     (or fails, with `fail=True`): the upload order seen by the write path is reversed."""
 
     def __init__(self, inner: ObjectStore, fail: bool = False) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.fail = fail
         self.puts = 0
         self.second_done = asyncio.Event()
@@ -36,18 +55,6 @@ class FirstPutHeldBack(ObjectStore):
             return
         await self.inner.put(key, data)
         self.second_done.set()
-
-    async def get_range(self, key: str, start: int, length: int) -> bytes:
-        return await self.inner.get_range(key, start, length)
-
-    async def delete(self, key: str) -> None:
-        await self.inner.delete(key)
-
-    def list(self, prefix: str = ""):  # type: ignore[override]
-        return self.inner.list(prefix)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
 
 
 async def two_appends(engine: StorageEngine, topic_id: uuid.UUID):
@@ -236,11 +243,11 @@ async def test_appends_to_a_partition_take_offsets_in_the_order_they_were_made(e
     ]
 
 
-class GatedPuts(ObjectStore):
+class GatedPuts(RealFilesBehind):
     """The real file store, with every PUT held until `gate` opens; counts PUTs in flight."""
 
     def __init__(self, inner: ObjectStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.gate = asyncio.Event()
         self.in_flight = self.most_in_flight = 0
 
@@ -252,18 +259,6 @@ class GatedPuts(ObjectStore):
             await self.inner.put(key, data)
         finally:
             self.in_flight -= 1
-
-    async def get_range(self, key: str, start: int, length: int) -> bytes:
-        return await self.inner.get_range(key, start, length)
-
-    async def delete(self, key: str) -> None:
-        await self.inner.delete(key)
-
-    def list(self, prefix: str = ""):  # type: ignore[override]
-        return self.inner.list(prefix)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
 
 
 async def test_appends_wait_while_max_sealed_pending_segments_are_unanswered(
