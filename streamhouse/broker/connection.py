@@ -95,8 +95,20 @@ FastHandler = Callable[[RequestContext, Any, Reply], bool]
 """Takes a request in the event loop's turn that read it, without a task, when it can:
 True if it took it (and will call the reply's send or fail exactly once), False to leave
 it to the API's Handler. A task and its coroutines cost more than the work of a small
-produce request. A connection offers a request to its FastHandler only while no task runs
-an earlier one, so whatever a FastHandler does takes effect in request order."""
+produce request. A connection offers a request to its FastHandler only once every earlier
+one has taken effect (see KafkaConnection.effects_pending), so whatever a FastHandler does
+takes effect in request order."""
+
+WRITE_LINE_HANDLERS: set[Handler] = set()
+"""Handlers that take a turn in ClientSession.write_order before they first wait for
+anything: their requests take effect in that line, so a task running one holds back the
+connection's FastHandlers only until it starts (and then through the line)."""
+
+
+def joins_write_order(handler: Handler) -> Handler:
+    """Register a handler that takes its write_order turn in its first step."""
+    WRITE_LINE_HANDLERS.add(handler)
+    return handler
 
 
 def in_send_order(handler: Handler) -> Handler:
@@ -106,7 +118,7 @@ def in_send_order(handler: Handler) -> Handler:
         async with ctx.session.write_order.join():
             return await handler(ctx, request)
 
-    return ordered
+    return joins_write_order(ordered)
 
 
 COALESCE_BELOW = 64 * 1024
@@ -166,7 +178,7 @@ class ResponseWriter:
 class _Pending:
     """A response slot, filled when its handler finishes; slots are written in request order."""
 
-    __slots__ = ("header", "chunks", "done", "size")
+    __slots__ = ("header", "chunks", "done", "size", "effect_pending")
 
     def __init__(self, header: RequestHeader, size: int = 0) -> None:
         self.header = header
@@ -174,6 +186,8 @@ class _Pending:
         self.done = False
         self.size = size
         """Bytes of the request frame, held until its handler finishes."""
+        self.effect_pending = False
+        """A task runs the request and it may not have taken effect yet."""
 
 
 class KafkaConnection(asyncio.BufferedProtocol):
@@ -185,6 +199,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.session: ClientSession | None = None
         self.pending: collections.deque[_Pending] = collections.deque()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.effects_pending = 0
+        """Requests run by tasks that may not have taken effect yet: a task's request has
+        once the task ends, or, for a WRITE_LINE_HANDLERS handler, once the task starts
+        (from then on the session's write_order holds whatever comes after it)."""
         self.fast_in_flight = 0
         """Requests taken by a FastHandler and not answered yet."""
         self.paused = False
@@ -298,19 +316,36 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.in_flight_bytes += slot.size
         context = RequestContext(header, self.session, self.broker, time.monotonic())
         if not self._try_fast(slot, context, request):
-            task = asyncio.get_running_loop().create_task(
-                self._run(slot, handler, context, request)
-            )
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self._start_task(slot, handler, context, request)
         if len(self.pending) >= MAX_IN_FLIGHT or self.in_flight_bytes >= MAX_IN_FLIGHT_BYTES:
             self._update_reading()
 
+    def _start_task(
+        self, slot: _Pending, handler: Handler, context: RequestContext, request: Any
+    ) -> None:
+        slot.effect_pending = True
+        self.effects_pending += 1
+        task = asyncio.get_running_loop().create_task(
+            self._run(slot, handler, context, request, handler in WRITE_LINE_HANDLERS)
+        )
+        self.tasks.add(task)
+        task.add_done_callback(lambda ended: self._task_ended(ended, slot))
+
+    def _task_ended(self, task: asyncio.Task[None], slot: _Pending) -> None:
+        self.tasks.discard(task)
+        self._took_effect(slot)
+
+    def _took_effect(self, slot: _Pending) -> None:
+        if slot.effect_pending:
+            slot.effect_pending = False
+            self.effects_pending -= 1
+
     def _try_fast(self, slot: _Pending, context: RequestContext, request: Any) -> bool:
         fast = self.broker.fast_handlers.get(slot.header.api_key)
-        # Not while a task runs an earlier request: it may not have taken effect yet (a
-        # produce or an offset commit waiting for its turn), and this one must not overtake it.
-        if fast is None or self.tasks:
+        # Not before every earlier request has taken effect (a produce or an offset commit
+        # still waiting for its turn, say): this one must not overtake it.
+        assert self.session is not None
+        if fast is None or self.effects_pending or not self.session.write_order.empty:
             return False
         self.fast_in_flight += 1  # the reply may be sent before fast() returns
         try:
@@ -324,8 +359,16 @@ class KafkaConnection(asyncio.BufferedProtocol):
         return taken
 
     async def _run(
-        self, slot: _Pending, handler: Handler, context: RequestContext, request: Any
+        self,
+        slot: _Pending,
+        handler: Handler,
+        context: RequestContext,
+        request: Any,
+        in_write_line: bool,
     ) -> None:
+        if in_write_line:
+            # The handler joins the write line before it first waits, in this very step.
+            self._took_effect(slot)
         try:
             response = await handler(context, request)
         except asyncio.CancelledError:

@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamhouse.broker.connection import FastHandler, Reply, RequestContext
+from streamhouse.broker.connection import FastHandler, Reply, RequestContext, joins_write_order
 from streamhouse.metadata.model import TopicMetadata
 from streamhouse.protocol import records as rec
 from streamhouse.protocol.api_keys import ApiKey
@@ -395,6 +395,7 @@ def _response(request: ProduceRequest, results: list[PartitionResponse]) -> Prod
     return ProduceResponse(responses=responses)
 
 
+@joins_write_order
 async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
     if request.acks not in (0, 1, -1):
         return _invalid_acks(request)

@@ -57,6 +57,44 @@ async def test_pipelined_produce_requests_to_a_topic_not_yet_looked_up_keep_thei
     assert [p.base_offset for p in partitions] == list(range(count))
 
 
+async def test_produce_requests_keep_their_order_across_tasks_and_the_fast_path(
+    broker: Broker,
+) -> None:
+    """The first requests arrive in one receive and wait in tasks for the topic's lookup;
+    the next ones, sent while those wait for their commit, are placed as soon as they are
+    read. Every record lands in the order sent."""
+    assert broker.metadata is not None
+    await broker.metadata.create_topic("t", 1, {})
+    together, one_by_one = 20, 20
+    reader, writer = await asyncio.open_connection("127.0.0.1", broker.bound_port)
+    try:
+        writer.write(b"".join(
+            encode_request(produce_request("t", b"%d" % i), PRODUCE_VERSION, i, None)
+            for i in range(together)
+        ))
+        for i in range(together, together + one_by_one):
+            await asyncio.sleep(0.001)
+            writer.write(encode_request(produce_request("t", b"%d" % i), PRODUCE_VERSION, i, None))
+        await writer.drain()
+        offsets = []
+        for _ in range(together + one_by_one):
+            (size,) = struct.unpack(">i", await reader.readexactly(4))
+            frame = memoryview(await reader.readexactly(size))
+            response = decode_response(m.ProduceRequest.API_KEY, PRODUCE_VERSION, frame)[1]
+            partition = response.responses[0].partition_responses[0]
+            assert partition.error_code == 0
+            offsets.append(partition.base_offset)
+    finally:
+        writer.close()
+    assert offsets == list(range(together + one_by_one))
+    assert broker.engine is not None and broker.topics is not None
+    topic = await broker.topics.get("t")
+    assert topic is not None
+    read = await broker.engine.read(topic.topic_id, 0, 0, 1 << 20)
+    values = [r.value for batch in read.batches for r in rec.decode_batch(batch)[1]]
+    assert values == [b"%d" % i for i in range(together + one_by_one)]
+
+
 async def test_pipelined_offset_commits_leave_the_last_one_committed(broker: Broker) -> None:
     """Consumers commit asynchronously, several commits in flight: the newest must win."""
     assert broker.metadata is not None
