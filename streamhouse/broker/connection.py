@@ -168,10 +168,12 @@ class ResponseWriter:
         while queue and not self.blocked:
             chunk = queue.popleft()
             if len(chunk) < COALESCE_BELOW and queue and len(queue[0]) < COALESCE_BELOW:
-                gathered = bytearray(chunk)
-                while queue and len(queue[0]) < COALESCE_BELOW and len(gathered) < _COALESCED_MAX:
-                    gathered += queue.popleft()
-                chunk = gathered
+                parts, size = [chunk], len(chunk)
+                while queue and len(queue[0]) < COALESCE_BELOW and size < _COALESCED_MAX:
+                    part = queue.popleft()
+                    parts.append(part)
+                    size += len(part)
+                chunk = b"".join(parts)  # one copy: growing a bytearray copies again
             transport.write(chunk)  # may call pause_writing(), which sets self.blocked
 
 

@@ -102,7 +102,7 @@ class FrameReader:
                 if size >= OWN_BUFFER_BYTES:
                     got = end - pos - 4
                     own = unfilled_bytearray(size)
-                    own[:got] = chunk[pos + 4 : end]
+                    own[:got] = memoryview(chunk)[pos + 4 : end]
                     self._frame, self._filled = own, got
                     pos = end
                 break
