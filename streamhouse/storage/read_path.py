@@ -408,16 +408,30 @@ class ReadPath:
                 self._observer.object_get(time.monotonic() - began, end - start, True)
                 raise
             self._observer.object_get(time.monotonic() - began, end - start, False)
-            whole = memoryview(raw)
-            for (location, epoch), future in zip(run, futures, strict=True):
+            # A run of adjacent chunks is checked and patched in place (copied first, once,
+            # if its memory is not writable or would pin a much larger buffer) and cached
+            # as one extent: no copy per chunk, and no chunk pinning the buffer after the
+            # others were evicted. (A run too large to cache whole is cached chunk by chunk.)
+            shared = (
+                len(run) > 1 and end - start <= self._cache.capacity // 4 and _adjacent(run)
+            )
+            whole = memoryview(_writable(raw) or bytearray(raw) if shared else raw)
+            pieces: list[memoryview | CorruptChunk] = []
+            for location, epoch in run:
                 offset = location.byte_start - start
                 piece = raw if len(run) == 1 else whole[offset : offset + location.byte_length]
                 try:
-                    data = memoryview(_verified_and_patched(location, piece, epoch))
+                    pieces.append(memoryview(_verified_and_patched(location, piece, epoch, shared)))
                 except CorruptChunk as exc:
-                    _fail(future, exc)
+                    pieces.append(exc)
+            if shared and not any(isinstance(p, CorruptChunk) for p in pieces):
+                self._cache.put(first.object_key, start, whole)
+            for (location, _), future, data in zip(run, futures, pieces, strict=True):
+                if isinstance(data, CorruptChunk):
+                    _fail(future, data)
                     continue
-                self._cache.put(location.object_key, location.byte_start, data)
+                if not shared:  # (a shared run with a corrupt chunk is not cached at all)
+                    self._cache.put(location.object_key, location.byte_start, data)
                 future.set_result(data)
         except BaseException as exc:
             for future in futures:
@@ -528,17 +542,33 @@ def _writable(raw: Buffer) -> bytearray | memoryview | None:
     return None
 
 
+def _adjacent(run: list[tuple[ChunkLocation, int]]) -> bool:
+    """Whether the run's chunks follow one another with no bytes between them (bytes
+    between would be another chunk's, neither checked nor patched)."""
+    end = run[0][0].byte_start
+    for location, _ in run:
+        if location.byte_start != end:
+            return False
+        end += location.byte_length
+    return True
+
+
 def _verified_and_patched(
-    location: ChunkLocation, raw: Buffer, leader_epoch: int
+    location: ChunkLocation, raw: Buffer, leader_epoch: int, in_place: bool = False
 ) -> bytearray | memoryview:
-    """Check every batch of a chunk read from the object store and patch its offsets."""
+    """Check every batch of a chunk read from the object store and patch its offsets;
+    `in_place`: `raw` is writable and patched as it is, wherever its buffer goes."""
     if len(raw) != location.byte_length:
         raise CorruptChunk(
             f"object {location.object_key} [{location.byte_start}+{location.byte_length}]: "
             f"short read of {len(raw)} bytes"
         )
     # A store that hands out writable memory saves a copy (fresh memory costs page faults).
-    buffer = _writable(raw) or bytearray(raw)
+    if in_place:
+        assert isinstance(raw, (bytearray, memoryview))
+        buffer: bytearray | memoryview = raw
+    else:
+        buffer = _writable(raw) or bytearray(raw)
     view = memoryview(buffer)
     position = 0
     next_offset = location.base_offset

@@ -190,8 +190,8 @@ async def test_prefetch_reads_each_segment_once_for_all_its_partitions(
     engine_factory: Callable[..., StorageEngine], metadata: MetadataStore
 ) -> None:
     """A fetch of many partitions starts all their loads first, with one GET per run of
-    chunks close together in an object; the reads that follow issue no GET of their own
-    and return the same bytes."""
+    chunks close together in an object; the reads that follow issue no GET of their own,
+    return the same bytes, and share the memory each GET filled (no copy per chunk)."""
     writer = engine_factory()
     partitions, rounds = 4, 6
     topic_id = await new_topic(metadata, partitions)
@@ -218,6 +218,9 @@ async def test_prefetch_reads_each_segment_once_for_all_its_partitions(
     assert fresh.object_gets == len(objects)
     for p, result in enumerate(results):
         assert [bytes(b) for b in result.batches] == [bytes(b) for b in expected[p]]
+    buffers = {id(batch.obj) for result in results for batch in result.batches}
+    assert len(buffers) == len(objects)
+    assert fresh.stats().cache_bytes == sum(len(b) for r in results for b in r.batches)
 
 
 async def test_long_poll_is_woken_by_a_commit(
