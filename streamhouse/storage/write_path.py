@@ -287,7 +287,10 @@ class WritePath:
             self._observer.object_put(time.monotonic() - began, size, True)
             sealed.uploaded.set_result(exc)
         if self._committer is None or self._committer.done():
-            self._committer = asyncio.get_running_loop().create_task(self._commit_loop())
+            # No commit under way: this task commits, in this turn, rather than a new one
+            # in the next.
+            self._committer = asyncio.current_task()
+            await self._commit_loop()
 
     async def _commit_loop(self) -> None:
         """Commit uploaded segments strictly in seal order, as many per transaction as are ready.
