@@ -202,9 +202,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.pending: collections.deque[_Pending] = collections.deque()
         self.tasks: set[asyncio.Task[None]] = set()
         self.effects_pending = 0
-        """Requests run by tasks that may not have taken effect yet: a task's request has
-        once the task ends, or, for a WRITE_LINE_HANDLERS handler, once the task starts
-        (from then on the session's write_order holds whatever comes after it)."""
+        """Requests run by tasks that may not have taken effect yet. A task's request has
+        taken effect once the task ends or, for a WRITE_LINE_HANDLERS handler, once the
+        task starts (from then on the session's write_order holds back what follows)."""
         self.fast_in_flight = 0
         """Requests taken by a FastHandler and not answered yet."""
         self.paused = False
