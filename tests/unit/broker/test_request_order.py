@@ -17,11 +17,13 @@ from streamhouse.protocol.codec import decode_response, encode_request
 PRODUCE_VERSION = 9
 
 
-def produce_request(topic: str, value: bytes) -> m.ProduceRequest:
-    batch = rec.encode_batch([rec.Record(0, int(time.time() * 1000), None, value)])
+def produce_request(topic: str, value: bytes, *more: tuple[str, bytes]) -> m.ProduceRequest:
+    """One record to partition 0 of `topic`, and one to partition 0 of each of `more`."""
     return m.ProduceRequest(acks=-1, timeout_ms=10_000, topic_data=[
-        m.ProduceRequest.TopicProduceData(name=topic, partition_data=[
-            m.ProduceRequest.PartitionProduceData(index=0, records=batch)])])
+        m.ProduceRequest.TopicProduceData(name=name, partition_data=[
+            m.ProduceRequest.PartitionProduceData(index=0, records=rec.encode_batch(
+                [rec.Record(0, int(time.time() * 1000), None, record)]))])
+        for name, record in ((topic, value), *more)])
 
 
 async def pipeline(broker: Broker, requests: list[tuple[Any, int]]) -> list[Any]:
@@ -93,6 +95,36 @@ async def test_produce_requests_keep_their_order_across_tasks_and_the_fast_path(
     read = await broker.engine.read(topic.topic_id, 0, 0, 1 << 20)
     values = [r.value for batch in read.batches for r in rec.decode_batch(batch)[1]]
     assert values == [b"%d" % i for i in range(together + one_by_one)]
+
+
+async def test_a_request_behind_one_waiting_in_a_task_is_not_placed_before_it(
+    broker: Broker,
+) -> None:
+    """The first request writes to a topic the broker has not looked up yet and to one it
+    has; the second, to the known one only, could be placed at once. Read together, the
+    second must still land after the first."""
+    assert broker.metadata is not None and broker.engine is not None
+    await broker.metadata.create_topic("known", 1, {})
+    await pipeline(broker, [(produce_request("known", b"earlier"), PRODUCE_VERSION)])
+    await broker.metadata.create_topic("unknown", 1, {})  # behind the topic cache
+    first = produce_request("unknown", b"x", ("known", b"first"))
+    second = produce_request("known", b"second")
+    reader, writer = await asyncio.open_connection("127.0.0.1", broker.bound_port)
+    try:
+        writer.write(encode_request(first, PRODUCE_VERSION, 1, None)
+                     + encode_request(second, PRODUCE_VERSION, 2, None))
+        await writer.drain()
+        for _ in range(2):
+            (size,) = struct.unpack(">i", await reader.readexactly(4))
+            await reader.readexactly(size)
+    finally:
+        writer.close()
+    assert broker.topics is not None
+    known = await broker.topics.get("known")
+    assert known is not None
+    read = await broker.engine.read(known.topic_id, 0, 0, 1 << 20)
+    values = [r.value for batch in read.batches for r in rec.decode_batch(batch)[1]]
+    assert values == [b"earlier", b"first", b"second"]
 
 
 async def test_pipelined_offset_commits_leave_the_last_one_committed(broker: Broker) -> None:
