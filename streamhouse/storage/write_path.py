@@ -126,9 +126,12 @@ class WritePath:
 
     async def wait_for_room(self) -> None:
         while not self.has_room:
-            # Back-pressure: one event, set whenever a segment finishes, wakes the waiters.
-            self._segment_finished.clear()
-            await self._segment_finished.wait()
+            await self._a_segment_finishing()
+
+    async def _a_segment_finishing(self) -> None:
+        """Wait until some sealed segment is answered (one event wakes every waiter)."""
+        self._segment_finished.clear()
+        await self._segment_finished.wait()
 
     def place(
         self,
@@ -262,8 +265,7 @@ class WritePath:
         """Seal now and wait until every sealed segment is committed or failed."""
         self.seal(SealReason.FLUSH)
         while self._unanswered:
-            self._segment_finished.clear()
-            await self._segment_finished.wait()
+            await self._a_segment_finishing()
 
     async def _upload(self, sealed: _Sealed) -> None:
         """PUT the segment and hand it to the committer, which answers its appends."""

@@ -26,6 +26,15 @@ def produce_request(topic: str, value: bytes, *more: tuple[str, bytes]) -> m.Pro
         for name, record in ((topic, value), *more)])
 
 
+async def stored_values(broker: Broker, topic_name: str) -> list[bytes | None]:
+    """The values of partition 0 of the topic, in offset order."""
+    assert broker.engine is not None and broker.topics is not None
+    topic = await broker.topics.get(topic_name)
+    assert topic is not None
+    read = await broker.engine.read(topic.topic_id, 0, 0, 1 << 20)
+    return [r.value for batch in read.batches for r in rec.decode_batch(batch)[1]]
+
+
 async def pipeline(broker: Broker, requests: list[tuple[Any, int]]) -> list[Any]:
     """Send the requests on one connection, one per event-loop turn, then read the answers."""
     reader, writer = await asyncio.open_connection("127.0.0.1", broker.bound_port)
@@ -89,12 +98,7 @@ async def test_produce_requests_keep_their_order_across_tasks_and_the_fast_path(
     finally:
         writer.close()
     assert offsets == list(range(together + one_by_one))
-    assert broker.engine is not None and broker.topics is not None
-    topic = await broker.topics.get("t")
-    assert topic is not None
-    read = await broker.engine.read(topic.topic_id, 0, 0, 1 << 20)
-    values = [r.value for batch in read.batches for r in rec.decode_batch(batch)[1]]
-    assert values == [b"%d" % i for i in range(together + one_by_one)]
+    assert await stored_values(broker, "t") == [b"%d" % i for i in range(together + one_by_one)]
 
 
 async def test_a_request_behind_one_waiting_in_a_task_is_not_placed_before_it(
@@ -103,7 +107,7 @@ async def test_a_request_behind_one_waiting_in_a_task_is_not_placed_before_it(
     """The first request writes to a topic the broker has not looked up yet and to one it
     has; the second, to the known one only, could be placed at once. Read together, the
     second must still land after the first."""
-    assert broker.metadata is not None and broker.engine is not None
+    assert broker.metadata is not None
     await broker.metadata.create_topic("known", 1, {})
     await pipeline(broker, [(produce_request("known", b"earlier"), PRODUCE_VERSION)])
     await broker.metadata.create_topic("unknown", 1, {})  # behind the topic cache
@@ -119,12 +123,7 @@ async def test_a_request_behind_one_waiting_in_a_task_is_not_placed_before_it(
             await reader.readexactly(size)
     finally:
         writer.close()
-    assert broker.topics is not None
-    known = await broker.topics.get("known")
-    assert known is not None
-    read = await broker.engine.read(known.topic_id, 0, 0, 1 << 20)
-    values = [r.value for batch in read.batches for r in rec.decode_batch(batch)[1]]
-    assert values == [b"earlier", b"first", b"second"]
+    assert await stored_values(broker, "known") == [b"earlier", b"first", b"second"]
 
 
 async def test_pipelined_offset_commits_leave_the_last_one_committed(broker: Broker) -> None:
