@@ -101,7 +101,10 @@ class WritePath:
         self._observer = observer
         self._builder = SegmentBuilder()
         self._waiters: list[_Waiter] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._timer_when = 0.0
+        """Event-loop time the timer is due at. Kept here: uvloop answers call_at with a
+        plain Handle, which has no when(), for a time not in the future."""
         self._opened = 0.0
         """Event-loop time of the open segment's first append."""
         self._last_seal = float("-inf")
@@ -181,7 +184,7 @@ class WritePath:
         if self._held():
             deadline, reason = self._opened + settings.seal_hold_ms / 1000.0, SealReason.HOLD
             if timer is not None:
-                if timer.when() >= deadline:
+                if self._timer_when >= deadline:
                     return
                 timer.cancel()  # set before the segment grew big enough to hold
         else:
@@ -194,11 +197,12 @@ class WritePath:
                     if after_gap < deadline:
                         deadline, reason = after_gap, SealReason.IDLE
             if timer is not None:
-                if timer.when() <= deadline:
+                if self._timer_when <= deadline:
                     return
                 timer.cancel()
         # call_at with a past deadline runs in the next turn, after this turn's appends.
-        self._timer = loop.call_at(max(deadline, loop.time()), self.seal, reason)
+        self._timer_when = max(deadline, loop.time())
+        self._timer = loop.call_at(self._timer_when, self.seal, reason)
 
     def _ready(self) -> bool:
         """The open segment is worth a PUT of its own now (see StorageSettings)."""

@@ -6,10 +6,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+import pytest
+
+from streamhouse.metadata import MetadataStore, open_metadata_store
 from streamhouse.storage import ObjectStore, ObjectStoreError
 from streamhouse.storage.engine import StorageEngine
 from streamhouse.storage.errors import StorageErrorCode
+from streamhouse.storage.file_store import FileObjectStore
 from streamhouse.storage.settings import StorageSettings
 from tests.unit.storage.support import make_batch, values_of
 
@@ -288,3 +294,32 @@ async def test_appends_wait_while_max_sealed_pending_segments_are_unanswered(
         enumerate(values)
     )
     await engine.close()
+
+
+SEAL_TIMING_SCENARIOS = [
+    test_appends_of_one_event_loop_turn_share_one_segment_when_idle,
+    test_segments_sealed_for_idleness_are_seal_gap_ms_apart,
+    test_a_pipelining_producers_large_segment_is_held_for_more,
+    test_a_segment_of_seal_hold_records_is_held_however_few_bytes_it_takes,
+    test_a_segment_of_seal_ready_bytes_is_sealed_at_once_while_the_stores_are_idle,
+]
+
+
+@pytest.mark.parametrize("scenario", SEAL_TIMING_SCENARIOS, ids=lambda s: s.__name__[5:])
+def test_seal_timing_on_uvloop(
+    scenario: Callable[[tuple[MetadataStore, FileObjectStore]], Awaitable[None]], tmp_path: Path
+) -> None:
+    """The broker runs on uvloop when it is installed, whose call_at answers a time already
+    past with a plain Handle (no when()): every seal timing must hold there too."""
+    import uvloop
+
+    async def on_fresh_stores() -> None:
+        (tmp_path / "objects").mkdir()
+        metadata = await open_metadata_store(f"sqlite://{tmp_path / 'meta.db'}")
+        try:
+            await scenario((metadata, FileObjectStore(tmp_path / "objects")))
+        finally:
+            await metadata.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(on_fresh_stores())
