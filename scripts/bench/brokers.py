@@ -24,7 +24,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-OURS_ARGS = "{python} -m streamhouse.broker --listen 127.0.0.1:{port} --http off --data-dir {dir}"
+# asyncio's own event loop: the figures must hold without uvloop, which the tests install.
+OURS_ARGS = (
+    "{python} -m streamhouse.broker --listen 127.0.0.1:{port} --http off --data-dir {dir} "
+    "--event-loop asyncio"
+)
 OURS = {
     "embedded": OURS_ARGS,
     "s3": OURS_ARGS + " --storage s3://{bucket}/streamhouse --metadata {metadata_url}",

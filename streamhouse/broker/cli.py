@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from streamhouse.broker.logs import configure_logging
-from streamhouse.broker.settings import BrokerSettings, load_settings
+from streamhouse.broker.settings import EVENT_LOOPS, BrokerSettings, load_settings
 
 log = logging.getLogger("streamhouse.broker")
 
@@ -52,6 +52,11 @@ SETTINGS: list[tuple[str, Any, str]] = [
         "Log level [INFO].",
     ),
     ("log_format", click.Choice(["kv", "json"]), "Log line format: key=value or JSON [kv]."),
+    (
+        "event_loop",
+        click.Choice(EVENT_LOOPS),
+        "Event loop: uvloop's when it is installed (auto), or the one named [auto].",
+    ),
     ("seal_bytes", int, "Seal the open segment at this many bytes [store default]."),
     ("seal_ms", int, "Seal the open segment at this age in ms [store default]."),
     (
@@ -131,13 +136,23 @@ def run(settings: BrokerSettings) -> int:
     from streamhouse.broker.memory import tune_allocator
 
     tune_allocator()
+    with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
+        return runner.run(_serve(settings))
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """What makes the broker's event loop; None for asyncio's own."""
+    if choice == "asyncio":
+        return None
     try:
         import uvloop
-
-        uvloop.install()
     except ImportError:
-        pass
-    return asyncio.run(_serve(settings))
+        if choice == "uvloop":
+            raise click.UsageError(
+                "--event-loop uvloop: uvloop is not installed (pip install 'streamhouse[fast]')"
+            ) from None
+        return None
+    return uvloop.new_event_loop
 
 
 def _freeze_startup_objects() -> None:

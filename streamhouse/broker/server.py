@@ -161,7 +161,7 @@ class Broker:
         self.ready = True
         log.info(
             "broker ready node_id=%s cluster_id=%s listen=%s:%s advertise=%s:%s metadata=%s "
-            "storage=%s",
+            "storage=%s event_loop=%s",
             self.node_id,
             self.cluster_id,
             host,
@@ -169,6 +169,7 @@ class Broker:
             *settings.advertised_address,
             _redact(settings.metadata_url),
             _redact(settings.storage_url),
+            type(loop).__module__.partition(".")[0],
         )
 
     @property

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 
 def split_host_port(address: str, default_port: int) -> tuple[str, int]:
@@ -36,6 +37,7 @@ class BrokerSettings:
     rack: str | None = None
     log_level: str = "INFO"
     log_format: str = "kv"
+    event_loop: str = "auto"
     seal_bytes: int | None = None
     seal_ms: int | None = None
     seal_when_idle: bool | None = None
@@ -141,4 +143,7 @@ def load_settings(
             **_coerce("broker_configs", file_values.get("broker_configs", {})),
             **cli_values["broker_configs"],
         }
+    event_loop = merged.get("event_loop", "auto")
+    if event_loop not in EVENT_LOOPS:
+        raise ValueError(f"event-loop must be one of {', '.join(EVENT_LOOPS)}, not {event_loop!r}")
     return BrokerSettings(**merged)

@@ -122,6 +122,22 @@ def test_unknown_setting_in_config_file_is_a_usage_error(tmp_path: Path) -> None
     assert b"listen_adress" in result.stderr
 
 
+def test_unknown_event_loop_in_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('event_loop = "tokio"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "streamhouse.broker", "--config", str(config),
+         "--data-dir", str(tmp_path / "data")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"event-loop must be one of auto, asyncio, uvloop, not 'tokio'" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
 def test_idle_connections_are_closed(tmp_path: Path) -> None:
     with BrokerProcess(tmp_path / "data", "--idle-timeout-ms", "400") as broker:
         sock = socket.create_connection(("127.0.0.1", broker.port), timeout=10)

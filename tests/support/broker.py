@@ -74,7 +74,13 @@ class BrokerProcess:
 
     def _start_once(self, timeout_s: float) -> BrokerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **self.env}
+        # asyncio's own loop unless the caller or the environment names another.
+        env = {
+            "STREAMHOUSE_EVENT_LOOP": "asyncio",
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            **self.env,
+        }
         with open(self.log_path, "ab") as log_file:
             self._log_offset = self.log_path.stat().st_size
             self.proc = subprocess.Popen(
