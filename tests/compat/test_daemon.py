@@ -108,23 +108,19 @@ def test_settings_from_toml_file_and_environment(tmp_path: Path) -> None:
         assert f"listen=127.0.0.1:{env_port}" in env_broker.new_log()
 
 
-def test_unknown_setting_in_config_file_is_a_usage_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ('listen = "127.0.0.1:9"\nlisten_adress = "oops"\n', b"listen_adress"),
+        ('event_loop = "tokio"\n', b"event-loop must be one of auto, asyncio, uvloop, not 'tokio'"),
+    ],
+    ids=["unknown-setting", "unknown-event-loop"],
+)
+def test_a_bad_setting_in_the_config_file_is_a_usage_error(
+    tmp_path: Path, toml: str, named: bytes
+) -> None:
     config = tmp_path / "bad.toml"
-    config.write_text('listen = "127.0.0.1:9"\nlisten_adress = "oops"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "streamhouse.broker", "--config", str(config)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert b"listen_adress" in result.stderr
-
-
-def test_unknown_event_loop_in_config_file_is_a_usage_error(tmp_path: Path) -> None:
-    config = tmp_path / "bad.toml"
-    config.write_text('event_loop = "tokio"\n')
+    config.write_text(toml)
     result = subprocess.run(
         [sys.executable, "-m", "streamhouse.broker", "--config", str(config),
          "--data-dir", str(tmp_path / "data")],
@@ -134,7 +130,7 @@ def test_unknown_event_loop_in_config_file_is_a_usage_error(tmp_path: Path) -> N
         check=False,
     )
     assert result.returncode == 2
-    assert b"event-loop must be one of auto, asyncio, uvloop, not 'tokio'" in result.stderr
+    assert named in result.stderr
     assert not (tmp_path / "data").exists()
 
 
