@@ -415,7 +415,7 @@ class ReadPath:
             shared = (
                 len(run) > 1 and end - start <= self._cache.capacity // 4 and _adjacent(run)
             )
-            whole = memoryview(_writable(raw) or bytearray(raw) if shared else raw)
+            whole = memoryview((_writable(raw) or bytearray(raw)) if shared else raw)
             pieces: list[memoryview | CorruptChunk] = []
             for location, epoch in run:
                 offset = location.byte_start - start

@@ -35,6 +35,13 @@ async def stored_values(broker: Broker, topic_name: str) -> list[bytes | None]:
     return [r.value for batch in read.batches for r in rec.decode_batch(batch)[1]]
 
 
+async def read_response(reader: asyncio.StreamReader, api_key: int, version: int) -> Any:
+    """The next response on the connection, decoded."""
+    (size,) = struct.unpack(">i", await reader.readexactly(4))
+    frame = memoryview(await reader.readexactly(size))
+    return decode_response(api_key, version, frame)[1]
+
+
 async def pipeline(broker: Broker, requests: list[tuple[Any, int]]) -> list[Any]:
     """Send the requests on one connection, one per event-loop turn, then read the answers."""
     reader, writer = await asyncio.open_connection("127.0.0.1", broker.bound_port)
@@ -43,12 +50,10 @@ async def pipeline(broker: Broker, requests: list[tuple[Any, int]]) -> list[Any]
             writer.write(encode_request(request, version, correlation_id, None))
             await writer.drain()
             await asyncio.sleep(0)
-        responses = []
-        for request, version in requests:
-            (size,) = struct.unpack(">i", await reader.readexactly(4))
-            frame = memoryview(await reader.readexactly(size))
-            responses.append(decode_response(type(request).API_KEY, version, frame)[1])
-        return responses
+        return [
+            await read_response(reader, type(request).API_KEY, version)
+            for request, version in requests
+        ]
     finally:
         writer.close()
 
@@ -89,9 +94,7 @@ async def test_produce_requests_keep_their_order_across_tasks_and_the_fast_path(
         await writer.drain()
         offsets = []
         for _ in range(together + one_by_one):
-            (size,) = struct.unpack(">i", await reader.readexactly(4))
-            frame = memoryview(await reader.readexactly(size))
-            response = decode_response(m.ProduceRequest.API_KEY, PRODUCE_VERSION, frame)[1]
+            response = await read_response(reader, m.ProduceRequest.API_KEY, PRODUCE_VERSION)
             partition = response.responses[0].partition_responses[0]
             assert partition.error_code == 0
             offsets.append(partition.base_offset)
@@ -119,8 +122,7 @@ async def test_a_request_behind_one_waiting_in_a_task_is_not_placed_before_it(
                      + encode_request(second, PRODUCE_VERSION, 2, None))
         await writer.drain()
         for _ in range(2):
-            (size,) = struct.unpack(">i", await reader.readexactly(4))
-            await reader.readexactly(size)
+            await read_response(reader, m.ProduceRequest.API_KEY, PRODUCE_VERSION)
     finally:
         writer.close()
     assert await stored_values(broker, "known") == [b"earlier", b"first", b"second"]
