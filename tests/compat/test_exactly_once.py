@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaProducer
 
@@ -319,6 +319,55 @@ def test_consume_transform_produce_is_exactly_once(broker: BrokerProcess, topic_
     committed = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group}).committed(
         [TopicPartition(source, p) for p in range(2)], timeout=10)
     assert [tp.offset for tp in committed] == [100, 100]
+
+
+def test_offsets_sent_for_a_consumer_of_an_older_generation_are_refused(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    """KIP-447 fencing: once a rebalance moved the group on, a producer committing offsets
+    for a consumer of the previous generation (a zombie) has its transaction refused."""
+    group = f"zombie-{topic_name}"
+    create_topic(broker, topic_name, partitions=2)
+
+    def member() -> Consumer:
+        consumer = Consumer({
+            "bootstrap.servers": broker.bootstrap, "group.id": group,
+            "enable.auto.commit": False, "session.timeout.ms": 6000,
+        })
+        consumer.subscribe([topic_name])
+        return consumer
+
+    def poll_until(consumers: list[Consumer], settled: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not settled():
+            assert time.monotonic() < deadline, "the group never settled"
+            for consumer in consumers:
+                consumer.poll(0.1)
+
+    first = member()
+    second = None
+    try:
+        poll_until([first], lambda: len(first.assignment()) == 2)
+        zombie = first.consumer_group_metadata()
+        second = member()
+        poll_until([first, second], lambda: len(first.assignment()) == 1 == len(second.assignment()))
+        offsets = [TopicPartition(topic_name, 0, 7)]
+
+        producer = transactional_producer(broker, f"zombie-{topic_name}")
+        producer.begin_transaction()
+        with pytest.raises(KafkaException) as refused:
+            producer.send_offsets_to_transaction(offsets, zombie, 30)
+        assert refused.value.args[0].code() == KafkaError.ILLEGAL_GENERATION
+        producer.abort_transaction(30)
+
+        producer.begin_transaction()
+        producer.send_offsets_to_transaction(offsets, first.consumer_group_metadata(), 30)
+        producer.commit_transaction(30)
+        assert [tp.offset for tp in first.committed(offsets, timeout=10)] == [7]
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
 
 
 def _txn_batch(producer_id: int, epoch: int, sequence: int, value: bytes) -> bytes:

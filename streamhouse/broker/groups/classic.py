@@ -710,9 +710,20 @@ class ClassicGroup:
         return ErrorCode.NONE
 
     def validate_offset_commit(
-        self, member_id: str, group_instance_id: str | None, generation_id: int, now_ms: int
+        self,
+        member_id: str,
+        group_instance_id: str | None,
+        generation_id: int,
+        now_ms: int,
+        *,
+        transactional: bool = False,
     ) -> ErrorCode:
-        """Kafka's checks of an OffsetCommit against a classic group; a valid one is a heartbeat."""
+        """Kafka's checks of an OffsetCommit against a classic group; a valid one is a heartbeat.
+
+        A transactional commit (TxnOffsetCommit) is checked the same way, which fences a
+        producer whose consumer lost its partitions in a rebalance, except that one naming
+        neither member nor generation (the old API) is let through and the group state is
+        not enforced; it is no heartbeat."""
         if self.state is ClassicGroupState.DEAD:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if generation_id < 0 and self.state is ClassicGroupState.EMPTY:
@@ -723,8 +734,10 @@ class ClassicGroup:
                 return error
             if generation_id != self.generation_id:
                 return ErrorCode.ILLEGAL_GENERATION
-        elif self.state is not ClassicGroupState.EMPTY:
+        elif not transactional and self.state is not ClassicGroupState.EMPTY:
             return ErrorCode.UNKNOWN_MEMBER_ID
+        if transactional:
+            return ErrorCode.NONE
         if self.state is ClassicGroupState.COMPLETING_REBALANCE:
             return ErrorCode.REBALANCE_IN_PROGRESS
         member = self.members.get(member_id)

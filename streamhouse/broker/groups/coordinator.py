@@ -397,6 +397,22 @@ class GroupCoordinator:
             self.offset_commits += len(offsets)
         return ErrorCode.NONE
 
+    def validate_txn_offset_commit(
+        self, group_id: str, member_id: str, group_instance_id: str | None, generation_or_epoch: int
+    ) -> ErrorCode:
+        """Kafka's checks of a TxnOffsetCommit against the group's current members (KIP-447)."""
+        group = self.groups.get(group_id)
+        if group is None:
+            # A group unknown here takes commits only from outside group management.
+            return ErrorCode.ILLEGAL_GENERATION if generation_or_epoch >= 0 else ErrorCode.NONE
+        if isinstance(group, ClassicGroup):
+            return group.validate_offset_commit(
+                member_id, group_instance_id, generation_or_epoch, now_ms(), transactional=True
+            )
+        error = group.validate_offset_commit(member_id, generation_or_epoch)
+        # TxnOffsetCommit has no STALE_MEMBER_EPOCH: producers know ILLEGAL_GENERATION.
+        return ErrorCode.ILLEGAL_GENERATION if error is ErrorCode.STALE_MEMBER_EPOCH else error
+
     async def fetch_offsets(
         self,
         group_id: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from streamhouse.broker.connection import RequestContext, in_send_order
+from streamhouse.broker.groups.coordinator import GroupCoordinator
 from streamhouse.broker.transactions.coordinator import TransactionCoordinator
 from streamhouse.broker.transactions.state import TxnState
 from streamhouse.metadata.model import CommittedOffset
@@ -207,8 +208,13 @@ async def handle_txn_offset_commit(
                 metadata=p.committed_metadata,
                 commit_timestamp_ms=int(time.time() * 1000),
             ))
+    groups = ctx.broker.components.get("groups")
     error = ErrorCode.NONE
-    if offsets:
+    if isinstance(groups, GroupCoordinator):
+        error = groups.validate_txn_offset_commit(
+            request.group_id, request.member_id, request.group_instance_id, request.generation_id
+        )
+    if offsets and error is ErrorCode.NONE:
         error = await coordinator(ctx).txn_offset_commit(
             request.transactional_id, request.producer_id, request.producer_epoch,
             request.group_id, offsets,

@@ -4,13 +4,16 @@ restarts, retention."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
+from streamhouse.broker.groups.assignors import TopicInfo
 from streamhouse.broker.groups.classic import ClassicGroupState, GroupLimits, JoinRequest
 from streamhouse.broker.groups.consumer import ConsumerLimits
 from streamhouse.broker.groups.coordinator import CoordinatorSettings, GroupCoordinator, now_ms
 from streamhouse.metadata.model import CommittedOffset
 from streamhouse.metadata.store import MetadataStore
 from streamhouse.protocol.errors import ErrorCode
+from tests.unit.groups.test_consumer import hb as consumer_hb
 
 SETTINGS = CoordinatorSettings(classic=GroupLimits(), consumer=ConsumerLimits())
 
@@ -151,3 +154,43 @@ async def test_the_coordinator_counts_groups_members_and_rebalances(store: Metad
         assert coordinator.rebalance_count() == 1
     finally:
         await coordinator.close()
+
+
+async def test_a_transactional_commit_is_fenced_by_the_classic_group_generation(
+    store: MetadataStore,
+) -> None:
+    """KIP-447: a producer committing for a consumer that lost its generation is refused."""
+    coordinator = await started(store)
+    try:
+        member, generation = await stable_member(coordinator, "g")
+        check = coordinator.validate_txn_offset_commit
+        assert check("g", member, None, generation) is ErrorCode.NONE
+        assert check("g", member, None, generation - 1) is ErrorCode.ILLEGAL_GENERATION
+        assert check("g", "someone-else", None, generation) is ErrorCode.UNKNOWN_MEMBER_ID
+        # The old API names neither member nor generation; it is not fenced, even by a live group.
+        assert check("g", "", None, -1) is ErrorCode.NONE
+        # An unknown group takes commits only from outside group management.
+        assert check("nobody", "", None, -1) is ErrorCode.NONE
+        assert check("nobody", "m", None, 1) is ErrorCode.ILLEGAL_GENERATION
+    finally:
+        await coordinator.close()
+
+
+async def test_a_transactional_commit_is_fenced_by_the_consumer_group_member_epoch(
+    store: MetadataStore,
+) -> None:
+    coordinator = await started(store)
+    try:
+        topics = {"orders": TopicInfo(uuid.UUID(int=1), 2)}
+        joined = await coordinator.consumer_heartbeat("cg", consumer_hb("m1", 0), topics)
+        assert joined.error is ErrorCode.NONE
+        epoch = joined.member_epoch
+        check = coordinator.validate_txn_offset_commit
+        assert check("cg", "m1", None, epoch) is ErrorCode.NONE
+        # STALE_MEMBER_EPOCH is what OffsetCommit says; producers are told ILLEGAL_GENERATION.
+        assert check("cg", "m1", None, epoch + 5) is ErrorCode.ILLEGAL_GENERATION
+        assert check("cg", "ghost", None, epoch) is ErrorCode.UNKNOWN_MEMBER_ID
+        assert check("cg", "", None, -1) is ErrorCode.UNKNOWN_MEMBER_ID
+    finally:
+        await coordinator.close()
+
