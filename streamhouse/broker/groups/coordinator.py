@@ -337,13 +337,14 @@ class GroupCoordinator:
     ) -> HeartbeatResult:
         group = self.groups.get(group_id)
         if isinstance(group, ClassicGroup):
-            if not group.is_empty:
+            # Only a member joining (epoch 0) may turn an empty classic group into a consumer
+            # group; the group is not converted while it has members.
+            if not group.is_empty or req.member_epoch != 0:
                 return HeartbeatResult(
                     ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group."
                 )
-            if req.member_epoch == 0:
-                self._retire(group)
-                group = None
+            self._retire(group)
+            group = None
         if group is None:
             if req.member_epoch != 0:
                 return HeartbeatResult(

@@ -7,7 +7,13 @@ import asyncio
 import uuid
 
 from streamhouse.broker.groups.assignors import TopicInfo
-from streamhouse.broker.groups.classic import ClassicGroupState, GroupLimits, JoinRequest
+from streamhouse.broker.groups.classic import (
+    ClassicGroup,
+    ClassicGroupState,
+    GroupLimits,
+    JoinRequest,
+    LeaveMember,
+)
 from streamhouse.broker.groups.consumer import ConsumerLimits
 from streamhouse.broker.groups.coordinator import CoordinatorSettings, GroupCoordinator, now_ms
 from streamhouse.metadata.model import CommittedOffset
@@ -194,3 +200,20 @@ async def test_a_transactional_commit_is_fenced_by_the_consumer_group_member_epo
     finally:
         await coordinator.close()
 
+
+async def test_a_consumer_heartbeat_past_epoch_zero_does_not_convert_a_classic_group(
+    store: MetadataStore,
+) -> None:
+    coordinator = await started(store)
+    try:
+        member, generation = await stable_member(coordinator, "g")
+        await coordinator.leave_group("g", [LeaveMember(member, None)])
+        assert coordinator.groups["g"].is_empty
+        topics = {"orders": TopicInfo(uuid.UUID(int=1), 2)}
+        stray = await coordinator.consumer_heartbeat("g", consumer_hb("m1", 3), topics)
+        assert stray.error is ErrorCode.GROUP_ID_NOT_FOUND
+        assert isinstance(coordinator.groups["g"], ClassicGroup)
+        joined = await coordinator.consumer_heartbeat("g", consumer_hb("m1", 0), topics)
+        assert joined.error is ErrorCode.NONE and joined.member_epoch > 0
+    finally:
+        await coordinator.close()
