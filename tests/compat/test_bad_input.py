@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import socket
 import struct
+import uuid
+from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
 from streamhouse.protocol.codec import decode_response, encode_request
-from streamhouse.protocol.messages import ApiVersionsRequest, MetadataRequest
+from streamhouse.protocol.errors import ErrorCode
+from streamhouse.protocol.messages import ApiVersionsRequest, ListOffsetsRequest, MetadataRequest
 from tests.support.broker import BrokerProcess
 
 
@@ -114,3 +117,49 @@ def test_admin_client_works_after_abuse(broker: BrokerProcess) -> None:
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     assert isinstance(admin.list_topics(), list)
     admin.close()
+
+
+def _ask(sock: socket.socket, request: object, version: int, correlation_id: int) -> Any:
+    sock.sendall(encode_request(request, version, correlation_id, "asker"))
+    answered, response = decode_response(type(request).API_KEY, version, _read_frame(sock))
+    assert answered == correlation_id
+    return response
+
+
+def test_well_formed_but_invalid_requests_get_invalid_request_on_a_kept_connection(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    """A topic asked by id before Metadata v12, or one partition asked twice in one
+    ListOffsets: Kafka answers INVALID_REQUEST, and the connection serves on."""
+    _assert_still_serving(broker, topic_name)  # creates the topic with one record
+    sock = _connect(broker)
+    try:
+        by_id = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(
+            name=None, topic_id=uuid.uuid4())])
+        metadata = _ask(sock, by_id, 10, 1)
+        refused = [(t.error_code, t.name) for t in metadata.topics]
+        assert refused == [(ErrorCode.INVALID_REQUEST, "")]
+
+        def partition(index: int, timestamp: int) -> Any:
+            return ListOffsetsRequest.ListOffsetsPartition(
+                partition_index=index, timestamp=timestamp)
+
+        twice = ListOffsetsRequest(replica_id=-1, topics=[
+            ListOffsetsRequest.ListOffsetsTopic(name=topic_name, partitions=[
+                partition(0, -2), partition(0, -1)]),
+            ListOffsetsRequest.ListOffsetsTopic(name=topic_name, partitions=[partition(1, -1)]),
+        ])
+        listed = _ask(sock, twice, 7, 2)
+        answers = [(p.partition_index, p.error_code, p.offset)
+                   for t in listed.topics for p in t.partitions]
+        assert answers == [
+            (0, ErrorCode.INVALID_REQUEST, -1),
+            (0, ErrorCode.INVALID_REQUEST, -1),
+            (1, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1),
+        ]
+        once = ListOffsetsRequest(replica_id=-1, topics=[ListOffsetsRequest.ListOffsetsTopic(
+            name=topic_name, partitions=[partition(0, -1)])])
+        latest = _ask(sock, once, 7, 3).topics[0].partitions[0]
+        assert (latest.error_code, latest.offset) == (ErrorCode.NONE, 1)
+    finally:
+        sock.close()

@@ -112,6 +112,12 @@ async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> Meta
             _topic_entry(t, brokers)
             for t in sorted(await broker.topics.all(), key=lambda t: t.name)
         ]
+    elif version < 12 and any(t.name is None or t.topic_id != ZERO_UUID for t in request.topics):
+        # Topics by id came with v12; before it Kafka refuses the whole request this way.
+        topics = [
+            _topic_error(ErrorCode.INVALID_REQUEST, t.name or "", t.topic_id)
+            for t in request.topics
+        ]
     else:
         allow_create = request.allow_auto_topic_creation if version >= 4 else True
         resolved = await asyncio.gather(

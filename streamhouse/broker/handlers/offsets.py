@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from streamhouse.broker.connection import RequestContext
 from streamhouse.broker.handlers.cluster import PARTITION_LEADER_EPOCH
 from streamhouse.metadata.model import TopicMetadata
@@ -68,12 +70,16 @@ async def handle_list_offsets(
     ctx: RequestContext, request: ListOffsetsRequest
 ) -> ListOffsetsResponse:
     read_committed = request.isolation_level == READ_COMMITTED
+    asked = Counter((t.name, p.partition_index) for t in request.topics for p in t.partitions)
     topics = []
     for list_topic in request.topics:
         topic = await _topic(ctx, list_topic.name)
         partitions = []
         for p in list_topic.partitions:
-            if topic is None or not 0 <= p.partition_index < topic.partition_count:
+            if asked[(list_topic.name, p.partition_index)] > 1:
+                # Kafka answers neither of two questions about one partition.
+                code, offset, timestamp = ErrorCode.INVALID_REQUEST, -1, -1
+            elif topic is None or not 0 <= p.partition_index < topic.partition_count:
                 code, offset, timestamp = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
             else:
                 try:
