@@ -89,7 +89,6 @@ class BatchResult:
     outcome: int
     base_offset: int
     """Assigned base offset; for DUPLICATE the offset the original was written at; -1 on error."""
-    log_append_time: int = -1
 
 
 @dataclass(frozen=True, slots=True)

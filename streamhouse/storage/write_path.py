@@ -40,7 +40,6 @@ class AppendResult:
     error_code: int
     base_offset: int = -1
     """Offset of the first batch of the append (its original offset for a duplicate)."""
-    log_append_time: int = -1
     log_start_offset: int = -1
 
 
@@ -78,7 +77,6 @@ def _append_result(chunk: ChunkResult, first: int, count: int) -> AppendResult:
     return AppendResult(
         StorageErrorCode.NONE,
         results[0].base_offset,
-        results[0].log_append_time,
         chunk.log_start_offset,
     )
 

@@ -7,7 +7,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_LOG_APPEND_TIME,
+    Consumer,
+    KafkaError,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
 
@@ -157,6 +163,26 @@ def test_null_and_empty_values_keys_and_timestamps_survive(
         (None, b"y"),
     ]
     assert [m.timestamp()[1] for m in got] == stamps
+
+
+def test_log_append_time_topics_stamp_records_with_the_broker_time(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    """The producer learns the broker's time from the Produce response, and consumers read
+    the same time, typed LogAppendTime, whatever the producer set."""
+    create_topic(broker, topic_name, **{"message.timestamp.type": "LogAppendTime"})
+    delivered: list[tuple[int, int]] = []
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    before = int(time.time() * 1000)
+    for value in (b"a", b"b"):
+        producer.produce(topic_name, value=value, timestamp=1_234,
+                         on_delivery=lambda err, msg: delivered.append(msg.timestamp()))
+        assert producer.flush(30) == 0
+    after = int(time.time() * 1000)
+    assert [kind for kind, _ in delivered] == [TIMESTAMP_LOG_APPEND_TIME] * 2
+    assert all(before <= stamp <= after for _, stamp in delivered)
+    got = confluent_consume(broker, topic_name, 2)
+    assert [m.timestamp() for m in got] == delivered
 
 
 def test_one_mebibyte_record(broker: BrokerProcess, topic_name: str) -> None:

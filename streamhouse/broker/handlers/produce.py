@@ -39,6 +39,8 @@ class ValidatedPartition:
     """(index, message) of what made the partition fail, reported from Produce v8."""
     record_count: int = 0
     byte_count: int = 0
+    log_append_time: int = -1
+    """The broker time the batches were stamped with, on a LogAppendTime topic."""
 
 
 def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedPartition:
@@ -158,7 +160,7 @@ def validate_partition(
     max_message_bytes = limits.max_message_bytes
     log_append_time = limits.log_append_time
     now_ms = int(time.time() * 1000)
-    result = ValidatedPartition()
+    result = ValidatedPartition(log_append_time=now_ms if log_append_time else -1)
     for index, (header, batch) in enumerate(batches):
         try:
             rec.validate_batch(header, batch)
@@ -272,7 +274,9 @@ def _answer(
         index=index,
         error_code=appended.error_code,
         base_offset=appended.base_offset,
-        log_append_time_ms=appended.log_append_time,
+        log_append_time_ms=(
+            validated.log_append_time if appended.error_code == ErrorCode.NONE else -1
+        ),
         log_start_offset=appended.log_start_offset,
     )
 
