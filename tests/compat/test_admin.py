@@ -339,6 +339,12 @@ def test_kafka_python_create_partitions(kp_admin: KafkaAdminClient, topic_name: 
     assert len(described["partitions"]) == 3
     with pytest.raises(kafka_errors.InvalidPartitionsError):
         kp_admin.create_partitions({topic_name: 2})
+    # A count no topic could hold is refused (librdkafka checks that itself), not stored
+    # partition by partition.
+    with pytest.raises(kafka_errors.InvalidPartitionsError):
+        kp_admin.create_partitions({topic_name: 2**31 - 1})
+    (described,) = kp_admin.describe_topics([topic_name])
+    assert len(described["partitions"]) == 3
     with pytest.raises(kafka_errors.UnknownTopicOrPartitionError):
         kp_admin.create_partitions({f"missing-{uuid.uuid4().hex}": 2})
 

@@ -20,6 +20,7 @@ from streamhouse.broker.config_entries import topic_entries
 from streamhouse.broker.connection import RequestContext
 from streamhouse.broker.handlers.cluster import partition_fields
 from streamhouse.broker.topic_ops import (
+    MAX_PARTITIONS,
     TopicError,
     TopicSpec,
     create_topic,
@@ -354,6 +355,10 @@ async def _add_partitions(
             ErrorCode.INVALID_PARTITIONS,
             f"The topic {topic.name} currently has {have} partition(s); {topic.count} would not "
             "be an increase.",
+        )
+    if topic.count > MAX_PARTITIONS:
+        raise TopicError(
+            ErrorCode.INVALID_PARTITIONS, "Excessively large number of partitions per request."
         )
     additional = topic.count - have
     if topic.assignments is not None:
