@@ -333,7 +333,13 @@ class Broker:
         return BrokerConfigLayers(
             node=self.dynamic_configs.node,
             cluster=self.dynamic_configs.cluster,
-            static=self.settings.broker_configs,
+            # The node id is a startup option, not a --set config, yet Kafka reports it
+            # (and broker.id, its synonym) among the static configs.
+            static={
+                **self.settings.broker_configs,
+                "node.id": str(self.node_id),
+                "broker.id": str(self.node_id),
+            },
         )
 
     def topic_config(self, topic: TopicMetadata, name: str) -> str | None:

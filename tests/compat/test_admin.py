@@ -413,6 +413,11 @@ def test_broker_configs_report_defaults_and_per_broker_changes(
     )
     assert entries["message.max.bytes"].value == "1048588"
     assert not entries["message.max.bytes"].is_read_only
+    # The node id is reported, under its KRaft name and as broker.id.
+    for name in ("node.id", "broker.id"):
+        assert (entries[name].value, entries[name].source) == (
+            str(node_id), ConfigSource.STATIC_BROKER_CONFIG.value
+        )
     create(admin, topic_name, 1)
 
     def set_node_retention(op: AlterConfigOpType, value: str | None) -> None:
