@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from streamhouse.protocol.compression import CompressionType
 from streamhouse.protocol.errors import ErrorCode
-from streamhouse.protocol.messages import ProduceRequest
+from streamhouse.protocol.messages import ListOffsetsRequest, ProduceRequest
 from streamhouse.protocol.records import Record, encode_batch
 from tests.support.broker import BrokerProcess
 from tests.support.raw_client import kafka_call
@@ -256,6 +256,35 @@ def test_keyless_record_errors_name_each_record(broker: BrokerProcess, topic_nam
         f"Compacted topic cannot accept message without key in topic partition {topic_name}-0"
     )
     assert partition.error_message.startswith("One or more records have been rejected due to 2")
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        pytest.param(encode_batch([Record(0, 0, None, b"a")], last_offset_delta=1000),
+                     id="one-record-claiming-1001-offsets"),
+        pytest.param(encode_batch([Record(0, 0, None, b"a"), Record(2, 0, None, b"b")]),
+                     id="offset-gap"),
+        pytest.param(encode_batch([Record(0, 0, None, b"a")], producer_id=7, base_sequence=-1),
+                     id="producer-without-sequence"),
+    ],
+)
+def test_batches_whose_header_contradicts_itself_are_refused(
+    broker: BrokerProcess, topic_name: str, batch: bytes
+) -> None:
+    """Kafka's checks of a produced batch's header: INVALID_RECORD, and nothing stored."""
+    create_topic(broker, topic_name)
+    request = ProduceRequest(acks=-1, timeout_ms=10_000, topic_data=[
+        ProduceRequest.TopicProduceData(name=topic_name, partition_data=[
+            ProduceRequest.PartitionProduceData(index=0, records=batch)
+        ])
+    ])
+    (partition,) = kafka_call(broker.port, request, 9).responses[0].partition_responses
+    assert (partition.error_code, partition.base_offset) == (ErrorCode.INVALID_RECORD, -1)
+    listed = kafka_call(broker.port, ListOffsetsRequest(replica_id=-1, topics=[
+        ListOffsetsRequest.ListOffsetsTopic(name=topic_name, partitions=[
+            ListOffsetsRequest.ListOffsetsPartition(partition_index=0, timestamp=-1)])]), 7)
+    assert listed.topics[0].partitions[0].offset == 0
 
 
 def test_keyed_records_keep_their_partition_and_order_across_32_partitions(

@@ -164,6 +164,7 @@ def validate_partition(
     for index, (header, batch) in enumerate(batches):
         try:
             rec.validate_batch(header, batch)
+            rec.validate_produce_batch(header)
         except rec.RecordsError as exc:
             return _fail(exc.error_code, str(exc), index)
         if header.total_size > max_message_bytes:
@@ -173,10 +174,6 @@ def validate_partition(
                 f"{max_message_bytes}",
                 index,
             )
-        if header.is_control:
-            return _fail(ErrorCode.INVALID_RECORD, "Clients may not write control batches", index)
-        if header.record_count <= 0:
-            return _fail(ErrorCode.INVALID_RECORD, "Record batch has no records", index)
         if limits.compacted:
             try:
                 keyless = _keyless_records(batch, topic.name, partition)
