@@ -24,7 +24,7 @@ from streamhouse.metadata.model import (
     SegmentCommitResult,
 )
 from streamhouse.metadata.store import MetadataStore
-from streamhouse.protocol.records import BatchHeader
+from streamhouse.protocol.records import BatchHeader, RecordsError
 from streamhouse.storage.cache import SegmentCache
 from streamhouse.storage.errors import StorageErrorCode
 from streamhouse.storage.keys import SPREAD_PREFIXES
@@ -51,6 +51,16 @@ class StorageError(Exception):
     def __init__(self, error_code: StorageErrorCode, message: str = "") -> None:
         super().__init__(message or error_code.name)
         self.error_code = error_code
+
+
+def _undecodable(location: ChunkLocation, exc: RecordsError) -> StorageError:
+    """Stored batches pass their CRC check, but their records do not parse: the producer
+    wrote them so (Produce checks batch headers and CRCs, not each record)."""
+    log.warning(
+        "stored records cannot be decoded object=%s offsets=%s-%s: %s",
+        location.object_key, location.base_offset, location.last_offset, exc,
+    )
+    return StorageError(StorageErrorCode.CORRUPT_MESSAGE, str(exc))
 
 
 def _state(key: PartitionKey, view: PartitionView) -> PartitionState:
@@ -340,7 +350,10 @@ class StorageEngine:
         location = await self.metadata.find_chunk_by_timestamp(topic_id, partition, timestamp_ms)
         while location is not None:
             data = await self._reader.chunk_bytes(location, view.leader_epoch)
-            found = offset_for_timestamp_in_chunk(data, timestamp_ms, view.log_start_offset)
+            try:
+                found = offset_for_timestamp_in_chunk(data, timestamp_ms, view.log_start_offset)
+            except RecordsError as exc:
+                raise _undecodable(location, exc) from None
             if found is not None:
                 return found
             # Only records below log start matched (timestamps need not grow with offsets).
@@ -375,7 +388,10 @@ class StorageEngine:
         if location is None:
             return None
         data = await self._reader.chunk_bytes(location, view.leader_epoch)
-        return max_timestamp_in_chunk(data, view.log_start_offset)
+        try:
+            return max_timestamp_in_chunk(data, view.log_start_offset)
+        except RecordsError as exc:
+            raise _undecodable(location, exc) from None
 
     # -- garbage -------------------------------------------------------------------
     async def collect_garbage(self, grace_ms: int | None = None, now_ms: int | None = None) -> int:

@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 import uuid
 from typing import Any
 
 import pytest
+from crc32c import crc32c
 from kafka import KafkaAdminClient, KafkaProducer
 
 from streamhouse.protocol.codec import decode_response, encode_request
 from streamhouse.protocol.errors import ErrorCode
-from streamhouse.protocol.messages import ApiVersionsRequest, ListOffsetsRequest, MetadataRequest
+from streamhouse.protocol.messages import (
+    ApiVersionsRequest,
+    ListOffsetsRequest,
+    MetadataRequest,
+    ProduceRequest,
+)
+from streamhouse.protocol.records import (
+    ATTRIBUTES_OFFSET,
+    BATCH_HEADER_SIZE,
+    CRC_OFFSET,
+    Record,
+    encode_batch,
+)
 from tests.support.broker import BrokerProcess
+from tests.support.raw_client import kafka_call
 
 
 def _connect(broker: BrokerProcess) -> socket.socket:
@@ -163,3 +178,28 @@ def test_well_formed_but_invalid_requests_get_invalid_request_on_a_kept_connecti
         assert (latest.error_code, latest.offset) == (ErrorCode.NONE, 1)
     finally:
         sock.close()
+
+
+def test_records_that_do_not_parse_under_a_valid_crc_fail_timestamp_lookups_cleanly(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    """Produce checks batch headers and CRCs, not each record, so a producer can store
+    records that do not parse. Looking up timestamps in them answers CORRUPT_MESSAGE for
+    that partition instead of closing the connection."""
+    _assert_still_serving(broker, topic_name)
+    stamp = int(time.time() * 1000) + 1000  # after the record above
+    batch = bytearray(encode_batch([Record(0, stamp, None, b"v" * 20)]))
+    batch[BATCH_HEADER_SIZE:] = b"\xff" * (len(batch) - BATCH_HEADER_SIZE)
+    struct.pack_into(">I", batch, CRC_OFFSET, crc32c(bytes(batch[ATTRIBUTES_OFFSET:])))
+    produced = kafka_call(broker.port, ProduceRequest(acks=-1, timeout_ms=10_000, topic_data=[
+        ProduceRequest.TopicProduceData(name=topic_name, partition_data=[
+            ProduceRequest.PartitionProduceData(index=0, records=bytes(batch))])]), 9)
+    assert produced.responses[0].partition_responses[0].error_code == ErrorCode.NONE
+    for timestamp in (-3, stamp):  # the max timestamp, then the first at or after `stamp`
+        listed = kafka_call(broker.port, ListOffsetsRequest(replica_id=-1, topics=[
+            ListOffsetsRequest.ListOffsetsTopic(name=topic_name, partitions=[
+                ListOffsetsRequest.ListOffsetsPartition(partition_index=0, timestamp=timestamp)
+            ])]), 7)
+        answer = listed.topics[0].partitions[0]
+        assert (answer.error_code, answer.offset) == (ErrorCode.CORRUPT_MESSAGE, -1)
+    _assert_still_serving(broker, topic_name)
