@@ -192,6 +192,14 @@ class ConsumerGroup:
 
     def _join(self, req: HeartbeatRequest) -> tuple[ConsumerMember, bool] | HeartbeatResult:
         member_id = req.member_id or str(uuid.uuid4())
+        known = self.members.get(member_id)
+        if known is not None and known.instance_id != req.instance_id:
+            # Taking another instance's place under this id would leave two instance ids
+            # naming one member.
+            return HeartbeatResult(
+                ErrorCode.INVALID_REQUEST,
+                f"Member {member_id} has instance id {known.instance_id}, not {req.instance_id}.",
+            )
         if req.instance_id is not None:
             existing_id = self.static_members.get(req.instance_id)
             if existing_id is not None and existing_id != member_id:

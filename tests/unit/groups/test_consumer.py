@@ -193,6 +193,24 @@ def test_static_member_comes_back_to_its_partitions() -> None:
     assert taken.error is ErrorCode.UNRELEASED_INSTANCE_ID
 
 
+def test_a_member_cannot_take_another_instance_id_under_its_own_member_id() -> None:
+    """Taking the place of a departed static member under an id that is already another
+    instance's member is refused, so no instance id is left naming a member that is gone."""
+    group = ConsumerGroup("g")
+    a, b = Client(group, "a"), Client(group, "b")
+    a.heartbeat(0, instance="i-a")
+    b.heartbeat(0, instance="i-b")
+    settle(group, [a, b], 0)
+    assert group.heartbeat(hb("b", -2, instance="i-b"), TOPICS, 0).member_epoch == -2
+    swap = group.heartbeat(hb("a", 0, instance="i-b"), TOPICS, 1)
+    assert swap.error is ErrorCode.INVALID_REQUEST
+    assert group.heartbeat(hb("a", -1, instance="i-a"), TOPICS, 2).error is ErrorCode.NONE
+    # i-a is free again: a new incarnation joins under it, and i-b's returns to its place.
+    Client(group, "a2").heartbeat(3, instance="i-a")
+    Client(group, "b2").heartbeat(3, instance="i-b")
+    assert set(group.members) == {"a2", "b2"}
+
+
 def test_offset_commit_checks_the_member_epoch() -> None:
     group = ConsumerGroup("g")
     a = Client(group, "a")
