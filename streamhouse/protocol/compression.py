@@ -305,19 +305,36 @@ def xxh32(data: bytes | bytearray | memoryview, seed: int = 0) -> int:
     return h
 
 
+_ZSTD_FEED = 1024
+"""Input handed to the zstd decoder at a time. Its output cannot be capped, but one KiB of
+zstd input decodes to at most about 32 MiB, so the size check stops a bomb early."""
+
+
 def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
     content_size = zstandard.frame_content_size(data)
     if content_size > max_size:  # -1 when the frame header does not say
         raise _too_large(max_size)
     # zstd-jni streams frames without a content size, which ZstdDecompressor.decompress
     # refuses; a decompressobj per frame takes both kinds.
-    return _concatenated_streams(
-        data,
-        max_size,
-        "zstd",
-        zstandard.ZstdDecompressor().decompressobj,
-        lambda decoder, chunk, limit: decoder.decompress(chunk),
-    )
+    view = memoryview(data).cast("B")
+    parts: list[bytes] = []
+    total = pos = 0
+    decoder, in_frame = zstandard.ZstdDecompressor().decompressobj(), False
+    while pos < len(view):
+        piece = view[pos : pos + _ZSTD_FEED]
+        part = decoder.decompress(piece)
+        pos += len(piece)
+        in_frame = True
+        total += len(part)
+        if total > max_size:
+            raise _too_large(max_size)
+        parts.append(part)
+        if decoder.eof:  # the next frame starts with what this piece held after the end
+            pos -= len(decoder.unused_data)
+            decoder, in_frame = zstandard.ZstdDecompressor().decompressobj(), False
+    if in_frame or not parts:
+        raise _truncated("zstd")
+    return b"".join(parts)
 
 
 _DECODERS: dict[int, Callable[[bytes | bytearray | memoryview, int], bytes]] = {

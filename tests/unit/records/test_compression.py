@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import tracemalloc
 
 import lz4.frame
 import pytest
@@ -112,6 +113,24 @@ def test_output_beyond_the_limit_is_refused(codec):
     with pytest.raises(RecordsError) as err:
         decompress(codec, data, max_size=999_999)
     assert err.value.error_code == CORRUPT_MESSAGE
+
+
+def test_a_zstd_bomb_is_refused_before_it_is_decoded_whole():
+    """A frame that does not declare its size, of 64 MiB of zeros in a few KiB: refused
+    once the output passes the limit, not after all of it was made."""
+    stream = zstandard.ZstdCompressor().compressobj()
+    zeros = bytes(1 << 20)
+    bomb = b"".join(stream.compress(zeros) for _ in range(64)) + stream.flush()
+    assert len(bomb) < 64 * 1024 and zstandard.frame_content_size(bomb) == -1
+    tracemalloc.start()
+    try:
+        with pytest.raises(RecordsError) as err:
+            decompress(CompressionType.ZSTD, bomb, max_size=1 << 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert err.value.error_code == CORRUPT_MESSAGE
+    assert peak < 40 << 20
 
 
 @pytest.mark.parametrize("codec", [5, 6, 7, -1])
