@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -65,6 +66,7 @@ __all__ = [
     "encode_batch",
     "encode_control_batch",
     "iter_batches",
+    "iter_records",
     "patch_batch",
     "read_batch_header",
     "records_magic",
@@ -384,8 +386,9 @@ def _append_nullable(out: bytearray, value: bytes | bytearray | memoryview | Non
         out += value
 
 
-def _decode_records(data: bytes, header: BatchHeader, log_append_time: int | None) -> list[Record]:
-    records: list[Record] = []
+def _iter_records(
+    data: bytes, header: BatchHeader, log_append_time: int | None
+) -> Iterator[Record]:
     end = len(data)
     pos = 0
     base_offset = header.base_offset
@@ -416,13 +419,12 @@ def _decode_records(data: bytes, header: BatchHeader, log_append_time: int | Non
                 f"record declared {length} bytes but used {length + pos - record_end}",
             )
         timestamp = base_timestamp + timestamp_delta if log_append_time is None else log_append_time
-        records.append(Record(base_offset + offset_delta, timestamp, key, value, headers))
+        yield Record(base_offset + offset_delta, timestamp, key, value, headers)
     if pos != end:
         raise RecordsError(
             INVALID_RECORD,
             f"{end - pos} bytes left after the batch's {header.record_count} records",
         )
-    return records
 
 
 def decode_batch(
@@ -436,6 +438,36 @@ def decode_batch(
     carries the batch's max timestamp, as Kafka's readers report it. The CRC is
     not checked here (`validate_batch` does).
     """
+    header, records = _records_of(batch, max_decompressed_size)
+    with _malformed_records():
+        return header, list(records)
+
+
+def iter_records(
+    batch: bytes | bytearray | memoryview,
+    *,
+    max_decompressed_size: int = DEFAULT_MAX_DECOMPRESSED_SIZE,
+) -> Iterator[Record]:
+    """The records of `decode_batch`, one at a time: for a check that need not hold a
+    batch's millions of records at once."""
+    _header, records = _records_of(batch, max_decompressed_size)
+    with _malformed_records():
+        yield from records
+
+
+@contextmanager
+def _malformed_records() -> Iterator[None]:
+    try:
+        yield
+    except IndexError as exc:
+        raise RecordsError(INVALID_RECORD, "record runs past the end of the batch") from exc
+    except UnicodeDecodeError as exc:
+        raise RecordsError(INVALID_RECORD, f"record header key is not UTF-8: {exc}") from exc
+
+
+def _records_of(
+    batch: bytes | bytearray | memoryview, max_decompressed_size: int
+) -> tuple[BatchHeader, Iterator[Record]]:
     header = read_batch_header(batch)
     if header.magic != CURRENT_MAGIC:
         raise RecordsError(CORRUPT_MESSAGE, f"record batch has magic {header.magic}, expected 2")
@@ -452,12 +484,7 @@ def decode_batch(
     else:
         data = decompress(header.compression, body, max_size=max_decompressed_size)
     log_append_time = header.max_timestamp if header.timestamp_type else None
-    try:
-        return header, _decode_records(data, header, log_append_time)
-    except IndexError as exc:
-        raise RecordsError(INVALID_RECORD, "record runs past the end of the batch") from exc
-    except UnicodeDecodeError as exc:
-        raise RecordsError(INVALID_RECORD, f"record header key is not UTF-8: {exc}") from exc
+    return header, _iter_records(data, header, log_append_time)
 
 
 def _encode_record(out: bytearray, record: Record, offset_delta: int, timestamp_delta: int) -> None:

@@ -258,6 +258,27 @@ def test_keyless_record_errors_name_each_record(broker: BrokerProcess, topic_nam
     assert partition.error_message.startswith("One or more records have been rejected due to 2")
 
 
+def test_keyless_record_errors_are_counted_in_full_and_listed_up_to_a_limit(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    """A small compressed batch can hold millions of keyless records: the answer counts
+    them all but lists the first MAX_RECORD_ERRORS (1000)."""
+    create_topic(broker, topic_name, **{"cleanup.policy": "compact"})
+    batch = encode_batch([Record(i, 0, None, b"") for i in range(5000)],
+                         compression=CompressionType.GZIP)
+    request = ProduceRequest(acks=-1, timeout_ms=10_000, topic_data=[
+        ProduceRequest.TopicProduceData(name=topic_name, partition_data=[
+            ProduceRequest.PartitionProduceData(index=0, records=batch)
+        ])
+    ])
+    (partition,) = kafka_call(broker.port, request, 9).responses[0].partition_responses
+    assert partition.error_code == ErrorCode.INVALID_RECORD
+    assert [e.batch_index for e in partition.record_errors] == list(range(1000))
+    assert partition.error_message.startswith(
+        "One or more records have been rejected due to 5000 record errors in total"
+    )
+
+
 @pytest.mark.parametrize(
     "batch",
     [
