@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from confluent_kafka import (
     ConsumerGroupTopicPartitions,
+    ElectionType,
     KafkaError,
     KafkaException,
     Producer,
@@ -330,6 +331,28 @@ def test_added_partitions_take_records(
                      on_delivery=lambda err, msg: delivered.append((msg.partition(), msg.offset())))
     assert producer.flush(TIMEOUT_S) == 0
     assert delivered == [(2, 0)]
+
+
+def test_leader_elections_are_never_needed(admin: AdminClient, topic_name: str) -> None:
+    """Every partition is led by the broker the live brokers' hash names, its preferred and
+    live leader; kafka-leader-election.sh and Admin.electLeaders get Kafka's answers."""
+    create(admin, topic_name, 2)
+    asked = [TopicPartition(topic_name, 0), TopicPartition(topic_name, 5),
+             TopicPartition(f"missing-{topic_name}", 0)]
+    for election in (ElectionType.PREFERRED, ElectionType.UNCLEAN):
+        results = admin.elect_leaders(election, asked).result(TIMEOUT_S)
+        answers = sorted((tp.topic, tp.partition, error.code(), error.str())
+                         for tp, error in results.items())
+        assert answers == sorted([
+            (topic_name, 0, KafkaError.ELECTION_NOT_NEEDED,
+             "Leader election not needed for topic partition."),
+            (topic_name, 5, KafkaError.UNKNOWN_TOPIC_OR_PART,
+             f"No such partition as {topic_name}-5"),
+            (f"missing-{topic_name}", 0, KafkaError.UNKNOWN_TOPIC_OR_PART,
+             f"No such topic as missing-{topic_name}"),
+        ])
+        # Every partition: only those an election changed are listed.
+        assert admin.elect_leaders(election, None).result(TIMEOUT_S) == {}
 
 
 def test_kafka_python_create_partitions(kp_admin: KafkaAdminClient, topic_name: str) -> None:

@@ -17,6 +17,8 @@ from streamhouse.protocol.errors import ErrorCode
 from streamhouse.protocol.messages import (
     DescribeClusterRequest,
     DescribeClusterResponse,
+    ElectLeadersRequest,
+    ElectLeadersResponse,
     MetadataRequest,
     MetadataResponse,
 )
@@ -180,7 +182,49 @@ async def handle_describe_cluster(
     )
 
 
+ELECTION_TYPES = (0, 1)
+"""Preferred and unclean."""
+ELECTION_NOT_NEEDED_MESSAGE = "Leader election not needed for topic partition."
+
+ElectionResult = ElectLeadersResponse.ReplicaElectionResult
+PartitionElection = ElectLeadersResponse.PartitionResult
+
+
+async def handle_elect_leaders(
+    ctx: RequestContext, request: ElectLeadersRequest
+) -> ElectLeadersResponse:
+    """A partition's leader is always the broker the live brokers' hash names, which is both
+    its preferred leader and a live one: no election is ever needed. As in Kafka, a request
+    for every partition (null) lists only those whose election did something, so none."""
+    topics = ctx.broker.topics
+    assert topics is not None
+    if request.election_type not in ELECTION_TYPES:
+        return ElectLeadersResponse(error_code=ErrorCode.INVALID_REQUEST)
+    if request.topic_partitions is None:
+        return ElectLeadersResponse(replica_election_results=[
+            ElectionResult(topic=topic.name) for topic in await topics.all()
+        ])
+    results = []
+    for wanted in request.topic_partitions:
+        topic = await topics.get(wanted.topic)
+        elections = []
+        for index in wanted.partitions:
+            if topic is None:
+                code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                message = f"No such topic as {wanted.topic}"
+            elif not 0 <= index < topic.partition_count:
+                code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                message = f"No such partition as {wanted.topic}-{index}"
+            else:
+                code, message = ErrorCode.ELECTION_NOT_NEEDED, ELECTION_NOT_NEEDED_MESSAGE
+            elections.append(
+                PartitionElection(partition_id=index, error_code=code, error_message=message)
+            )
+        results.append(ElectionResult(topic=wanted.topic, partition_result=elections))
+    return ElectLeadersResponse(error_code=ErrorCode.NONE, replica_election_results=results)
+
 HANDLERS = {
     ApiKey.METADATA: handle_metadata,
     ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,
+    ApiKey.ELECT_LEADERS: handle_elect_leaders,
 }
