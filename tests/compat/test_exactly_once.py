@@ -350,7 +350,9 @@ def test_offsets_sent_for_a_consumer_of_an_older_generation_are_refused(
         poll_until([first], lambda: len(first.assignment()) == 2)
         zombie = first.consumer_group_metadata()
         second = member()
-        poll_until([first, second], lambda: len(first.assignment()) == 1 == len(second.assignment()))
+        poll_until(
+            [first, second], lambda: len(first.assignment()) == 1 == len(second.assignment())
+        )
         offsets = [TopicPartition(topic_name, 0, 7)]
 
         producer = transactional_producer(broker, f"zombie-{topic_name}")

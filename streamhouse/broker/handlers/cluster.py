@@ -223,6 +223,7 @@ async def handle_elect_leaders(
         results.append(ElectionResult(topic=wanted.topic, partition_result=elections))
     return ElectLeadersResponse(error_code=ErrorCode.NONE, replica_election_results=results)
 
+
 HANDLERS = {
     ApiKey.METADATA: handle_metadata,
     ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from streamhouse.broker.groups.assignors import TopicInfo
 from streamhouse.broker.groups.classic import (
@@ -30,6 +32,15 @@ async def started(
     coordinator = GroupCoordinator(store, settings)
     await coordinator.start()
     return coordinator
+
+
+@asynccontextmanager
+async def running(store: MetadataStore) -> AsyncIterator[GroupCoordinator]:
+    coordinator = await started(store)
+    try:
+        yield coordinator
+    finally:
+        await coordinator.close()
 
 
 def join(member_id: str = "") -> JoinRequest:
@@ -166,8 +177,7 @@ async def test_a_transactional_commit_is_fenced_by_the_classic_group_generation(
     store: MetadataStore,
 ) -> None:
     """KIP-447: a producer committing for a consumer that lost its generation is refused."""
-    coordinator = await started(store)
-    try:
+    async with running(store) as coordinator:
         member, generation = await stable_member(coordinator, "g")
         check = coordinator.validate_txn_offset_commit
         assert check("g", member, None, generation) is ErrorCode.NONE
@@ -178,15 +188,12 @@ async def test_a_transactional_commit_is_fenced_by_the_classic_group_generation(
         # An unknown group takes commits only from outside group management.
         assert check("nobody", "", None, -1) is ErrorCode.NONE
         assert check("nobody", "m", None, 1) is ErrorCode.ILLEGAL_GENERATION
-    finally:
-        await coordinator.close()
 
 
 async def test_a_transactional_commit_is_fenced_by_the_consumer_group_member_epoch(
     store: MetadataStore,
 ) -> None:
-    coordinator = await started(store)
-    try:
+    async with running(store) as coordinator:
         topics = {"orders": TopicInfo(uuid.UUID(int=1), 2)}
         joined = await coordinator.consumer_heartbeat("cg", consumer_hb("m1", 0), topics)
         assert joined.error is ErrorCode.NONE
@@ -197,16 +204,13 @@ async def test_a_transactional_commit_is_fenced_by_the_consumer_group_member_epo
         assert check("cg", "m1", None, epoch + 5) is ErrorCode.ILLEGAL_GENERATION
         assert check("cg", "ghost", None, epoch) is ErrorCode.UNKNOWN_MEMBER_ID
         assert check("cg", "", None, -1) is ErrorCode.UNKNOWN_MEMBER_ID
-    finally:
-        await coordinator.close()
 
 
 async def test_a_consumer_heartbeat_past_epoch_zero_does_not_convert_a_classic_group(
     store: MetadataStore,
 ) -> None:
-    coordinator = await started(store)
-    try:
-        member, generation = await stable_member(coordinator, "g")
+    async with running(store) as coordinator:
+        member, _ = await stable_member(coordinator, "g")
         await coordinator.leave_group("g", [LeaveMember(member, None)])
         assert coordinator.groups["g"].is_empty
         topics = {"orders": TopicInfo(uuid.UUID(int=1), 2)}
@@ -215,5 +219,3 @@ async def test_a_consumer_heartbeat_past_epoch_zero_does_not_convert_a_classic_g
         assert isinstance(coordinator.groups["g"], ClassicGroup)
         joined = await coordinator.consumer_heartbeat("g", consumer_hb("m1", 0), topics)
         assert joined.error is ErrorCode.NONE and joined.member_epoch > 0
-    finally:
-        await coordinator.close()
