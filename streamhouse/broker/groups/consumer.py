@@ -365,15 +365,26 @@ class ConsumerGroup:
                 del self.owners[tp]
 
     def _leave(self, req: HeartbeatRequest, now_ms: int) -> HeartbeatResult:
-        member_id = req.member_id
-        if req.instance_id is not None and req.instance_id in self.static_members:
-            member_id = self.static_members[req.instance_id]
-        member = self.members.get(member_id)
-        if member is None:
-            return HeartbeatResult(
-                ErrorCode.UNKNOWN_MEMBER_ID,
-                f"Member {req.member_id} is not a member of group {self.group_id}.",
-            )
+        if req.instance_id is None:
+            member = self.members.get(req.member_id)
+            if member is None:
+                return HeartbeatResult(
+                    ErrorCode.UNKNOWN_MEMBER_ID,
+                    f"Member {req.member_id} is not a member of group {self.group_id}.",
+                )
+        else:
+            owner = self.static_members.get(req.instance_id)
+            member = self.members.get(owner) if owner is not None else None
+            if member is None:
+                return HeartbeatResult(
+                    ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {req.instance_id} is unknown."
+                )
+            if member.member_id != req.member_id:
+                return HeartbeatResult(
+                    ErrorCode.FENCED_INSTANCE_ID,
+                    f"Static member {req.member_id} with instance id {req.instance_id} was "
+                    f"fenced by member {member.member_id}.",
+                )
         if req.member_epoch == LEAVE_GROUP_STATIC_EPOCH and member.instance_id is not None:
             # A static member keeps its partitions for its session timeout, to come back to.
             member.member_epoch = LEAVE_GROUP_STATIC_EPOCH

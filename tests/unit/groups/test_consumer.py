@@ -211,6 +211,22 @@ def test_a_member_cannot_take_another_instance_id_under_its_own_member_id() -> N
     assert set(group.members) == {"a2", "b2"}
 
 
+def test_a_member_cannot_leave_in_another_static_members_name() -> None:
+    group = ConsumerGroup("g")
+    a, b = Client(group, "a"), Client(group, "b")
+    a.heartbeat(0, instance="i-a")
+    b.heartbeat(0, instance="i-b")
+    settle(group, [a, b], 0)
+    for epoch in (-1, -2):
+        impostor = group.heartbeat(hb("a", epoch, instance="i-b"), TOPICS, 1)
+        assert impostor.error is ErrorCode.FENCED_INSTANCE_ID
+    unknown = group.heartbeat(hb("a", -1, instance="i-x"), TOPICS, 1)
+    assert unknown.error is ErrorCode.UNKNOWN_MEMBER_ID
+    assert set(group.members) == {"a", "b"}
+    assert group.heartbeat(hb("b", -1, instance="i-b"), TOPICS, 2).error is ErrorCode.NONE
+    assert set(group.members) == {"a"}
+
+
 def test_offset_commit_checks_the_member_epoch() -> None:
     group = ConsumerGroup("g")
     a = Client(group, "a")
