@@ -41,6 +41,8 @@ class ValidatedPartition:
     byte_count: int = 0
     log_append_time: int = -1
     """The broker time the batches were stamped with, on a LogAppendTime topic."""
+    keys_unchecked: bool = False
+    """Bound for a compacted topic: check_keys must pass before the batches are placed."""
 
 
 def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedPartition:
@@ -51,6 +53,20 @@ def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedP
 MAX_RECORD_ERRORS = 1000
 """Record errors listed in one answer; the message still counts them all. A small
 compressed batch can hold millions of records."""
+
+
+def check_keys(validated: ValidatedPartition, topic: str, partition: int) -> ValidatedPartition:
+    """`validated` once every record of its batches has a key, else why they are refused.
+    Run off the event loop: a small compressed batch can hold millions of records."""
+    for index, (_header, batch) in enumerate(validated.batches):
+        try:
+            keyless = _keyless_records(batch, topic, partition)
+        except rec.RecordsError as exc:
+            return _fail(exc.error_code, str(exc), index)
+        if keyless is not None:
+            return keyless
+    validated.keys_unchecked = False
+    return validated
 
 
 def _keyless_records(batch: memoryview, topic: str, partition: int) -> ValidatedPartition | None:
@@ -184,13 +200,6 @@ def validate_partition(
                 f"{max_message_bytes}",
                 index,
             )
-        if limits.compacted:
-            try:
-                keyless = _keyless_records(batch, topic.name, partition)
-            except rec.RecordsError as exc:
-                return _fail(exc.error_code, str(exc), index)
-            if keyless is not None:
-                return keyless
         if log_append_time:
             writable = bytearray(batch)
             rec.set_log_append_time(writable, 0, now_ms)
@@ -203,6 +212,7 @@ def validate_partition(
         result.batches.append((header, batch))
         result.record_count += header.record_count
         result.byte_count += header.total_size
+    result.keys_unchecked = limits.compacted
     return result
 
 
@@ -315,6 +325,8 @@ async def _place_partition(
     validated = _validated(ctx, topic, index, records)
     if validated is None:
         return _unknown_partition(index)
+    if validated.keys_unchecked:
+        validated = await asyncio.to_thread(check_keys, validated, name, index)
     if validated.error_code != ErrorCode.NONE:
         return _refused(ctx, name, index, validated)
     assert topic is not None
@@ -456,7 +468,7 @@ def produce_now(ctx: RequestContext, request: ProduceRequest, reply: Reply) -> b
             if (
                 validated is not None
                 and validated.error_code == ErrorCode.NONE
-                and _transactional(validated) is not None
+                and (validated.keys_unchecked or _transactional(validated) is not None)
             ):
                 return False
             plan.append(_Planned(name, topic_id, index, validated))
