@@ -42,7 +42,8 @@ class ValidatedPartition:
     log_append_time: int = -1
     """The broker time the batches were stamped with, on a LogAppendTime topic."""
     keys_unchecked: bool = False
-    """Bound for a compacted topic: check_keys must pass before the batches are placed."""
+    """The topic is compacted and check_keys has yet to pass the batches, which are not
+    placed before it has."""
 
 
 def _fail(code: int, message: str, batch_index: int | None = None) -> ValidatedPartition:
