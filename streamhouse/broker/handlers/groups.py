@@ -59,7 +59,7 @@ COORDINATOR_KEY_TYPES = (0, 1)
 """GROUP and TRANSACTION."""
 
 
-def _coordinator(ctx: RequestContext) -> GroupCoordinator | None:
+def group_coordinator(ctx: RequestContext) -> GroupCoordinator | None:
     component = ctx.broker.components.get("groups")
     return component if isinstance(component, GroupCoordinator) else None
 
@@ -68,7 +68,7 @@ def _group_error(ctx: RequestContext, group_id: str) -> ErrorCode:
     """NOT_COORDINATOR/COORDINATOR_NOT_AVAILABLE before any group state is touched."""
     if not group_id:
         return ErrorCode.INVALID_GROUP_ID
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     if coordinator is None or not ctx.broker.ready:
         return ErrorCode.COORDINATOR_NOT_AVAILABLE
     if not coordinator.is_coordinator(group_id):
@@ -102,7 +102,7 @@ async def handle_find_coordinator(
                 error_code=ErrorCode.INVALID_REQUEST,
                 error_message=f"Unknown coordinator key type {key_type}",
             )
-        if _coordinator(ctx) is None:
+        if group_coordinator(ctx) is None:
             return FindCoordinatorResponse.Coordinator(
                 key=key,
                 node_id=-1,
@@ -135,7 +135,7 @@ async def handle_join_group(ctx: RequestContext, request: JoinGroupRequest) -> J
     error = _group_error(ctx, request.group_id)
     if error is not ErrorCode.NONE:
         return JoinGroupResponse(error_code=error, member_id=request.member_id)
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     assert coordinator is not None
     rebalance_timeout = request.rebalance_timeout_ms if version >= 1 else request.session_timeout_ms
     result = await coordinator.join_group(
@@ -174,7 +174,7 @@ async def handle_sync_group(ctx: RequestContext, request: SyncGroupRequest) -> S
     error = _group_error(ctx, request.group_id)
     if error is not ErrorCode.NONE:
         return SyncGroupResponse(error_code=error)
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     assert coordinator is not None
     version = ctx.header.api_version
     result = await coordinator.sync_group(
@@ -199,7 +199,7 @@ async def handle_heartbeat(
 ) -> HeartbeatResponse:
     error = _group_error(ctx, request.group_id)
     if error is ErrorCode.NONE:
-        coordinator = _coordinator(ctx)
+        coordinator = group_coordinator(ctx)
         assert coordinator is not None
         instance = request.group_instance_id if ctx.header.api_version >= 3 else None
         error = coordinator.heartbeat(
@@ -217,7 +217,7 @@ async def handle_leave_group(ctx: RequestContext, request: LeaveGroupRequest) ->
     error = _group_error(ctx, request.group_id)
     if error is not ErrorCode.NONE:
         return LeaveGroupResponse(error_code=error)
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     assert coordinator is not None
     error, member_errors = await coordinator.leave_group(request.group_id, leaving)
     if version < 3:
@@ -250,7 +250,7 @@ async def handle_offset_commit(
     errors: dict[tuple[str, int], ErrorCode] = {}
     accepted: list[CommittedOffset] = []
     group_error = _group_error(ctx, request.group_id)
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     now = _now_ms()
     max_metadata = coordinator.settings.offset_metadata_max_bytes if coordinator else 4096
     for topic in request.topics:
@@ -321,7 +321,7 @@ async def _fetch_group_offsets(
     error = _group_error(ctx, group_id)
     if error is not ErrorCode.NONE:
         return error, []
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     assert coordinator is not None
     wanted = None if topics is None else [(t, p) for t, parts in topics for p in parts]
     error, offsets = await coordinator.fetch_offsets(group_id, wanted, member_id, member_epoch)
@@ -425,7 +425,7 @@ async def handle_offset_delete(
     error = _group_error(ctx, request.group_id)
     if error is not ErrorCode.NONE:
         return OffsetDeleteResponse(error_code=error)
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     assert coordinator is not None
     partitions = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
     errors: dict[tuple[str, int], ErrorCode] = {}
@@ -458,7 +458,7 @@ async def handle_offset_delete(
 
 # -- group admin ---------------------------------------------------------------------------
 async def handle_list_groups(ctx: RequestContext, request: ListGroupsRequest) -> ListGroupsResponse:
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     if coordinator is None:
         return ListGroupsResponse(error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE)
     version = ctx.header.api_version
@@ -482,7 +482,7 @@ async def handle_list_groups(ctx: RequestContext, request: ListGroupsRequest) ->
 async def handle_describe_groups(
     ctx: RequestContext, request: DescribeGroupsRequest
 ) -> DescribeGroupsResponse:
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     described = []
     for group_id in request.groups:
         error = _group_error(ctx, group_id)
@@ -531,7 +531,7 @@ async def handle_describe_groups(
 async def handle_delete_groups(
     ctx: RequestContext, request: DeleteGroupsRequest
 ) -> DeleteGroupsResponse:
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     results = []
     for group_id in request.groups_names:
         error = _group_error(ctx, group_id)
@@ -576,7 +576,7 @@ async def handle_consumer_group_heartbeat(
         error = ErrorCode.INVALID_REQUEST
     if error is not ErrorCode.NONE:
         return ConsumerGroupHeartbeatResponse(error_code=error, member_epoch=-1)
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     assert coordinator is not None
     image = await _topics_image(ctx)
     result = await coordinator.consumer_heartbeat(
@@ -634,7 +634,7 @@ def _describe_assignment(
 async def handle_consumer_group_describe(
     ctx: RequestContext, request: ConsumerGroupDescribeRequest
 ) -> ConsumerGroupDescribeResponse:
-    coordinator = _coordinator(ctx)
+    coordinator = group_coordinator(ctx)
     image = await _topics_image(ctx)
     names = {info.topic_id: name for name, info in image.items()}
     described = []

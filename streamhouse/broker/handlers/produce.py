@@ -461,15 +461,18 @@ def produce_now(ctx: RequestContext, request: ProduceRequest, reply: Reply) -> b
         for partition in topic_data.partition_data:
             index, records = partition.index, partition.records
             # Checked before validating, which a request handed on would pay for twice.
+            # A compacted topic's keys are checked in a thread, so not here.
             if 0 <= index < topic.partition_count and (
-                _looks_transactional(records) or not engine.can_place_now(topic_id, index)
+                _looks_transactional(records)
+                or _limits(ctx, topic).compacted
+                or not engine.can_place_now(topic_id, index)
             ):
                 return False
             validated = _validated(ctx, topic, index, records)
             if (
                 validated is not None
                 and validated.error_code == ErrorCode.NONE
-                and (validated.keys_unchecked or _transactional(validated) is not None)
+                and _transactional(validated) is not None
             ):
                 return False
             plan.append(_Planned(name, topic_id, index, validated))

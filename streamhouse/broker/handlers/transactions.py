@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from streamhouse.broker.connection import RequestContext, in_send_order
-from streamhouse.broker.groups.coordinator import GroupCoordinator
+from streamhouse.broker.handlers.groups import group_coordinator
 from streamhouse.broker.transactions.coordinator import TransactionCoordinator
 from streamhouse.broker.transactions.state import TxnState
 from streamhouse.metadata.model import CommittedOffset
@@ -208,9 +208,9 @@ async def handle_txn_offset_commit(
                 metadata=p.committed_metadata,
                 commit_timestamp_ms=int(time.time() * 1000),
             ))
-    groups = ctx.broker.components.get("groups")
+    groups = group_coordinator(ctx)
     error = ErrorCode.NONE
-    if isinstance(groups, GroupCoordinator):
+    if groups is not None:
         error = groups.validate_txn_offset_commit(
             request.group_id, request.member_id, request.group_instance_id, request.generation_id
         )
